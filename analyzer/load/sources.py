@@ -1,0 +1,151 @@
+"""One entry point from a source string to a :class:`Snapshot`, whatever the source is.
+
+``load_source`` accepts an app directory, a ``.mpr`` file, a ``.mpk`` app package, ``git:REV[:SUBDIR]``
+and an exported XML snapshot. This is the only module (with its helpers in ``analyzer.load``) that reads
+input files; nothing here writes to an input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+from analyzer.errors import InputError
+from analyzer.load import xml_snapshot
+from analyzer.load.files import DirectoryTree, FileTree, GitTree, ZipTree, run_git
+from analyzer.load.limits import DEFAULT_LIMITS, Limits
+from analyzer.load.mpr import SQLITE_HEADER, build_units_and_elements, check_mpr_header, read_tables
+from analyzer.model.snapshot import SideFile, Snapshot, SourceInfo, SourceKind
+
+SIDE_FILE_ROOTS = ("theme", "themesource", "javascriptsource", "widgets", "nativemobile", "resources")
+"""Folders beside the model whose files can reach a native app (DESIGN.md section 2)."""
+
+IGNORED_SIDE_PREFIXES = ("nativemobile/builds/",)
+"""Build output the Native Mobile Builder writes; git-ignored by Mendix and never part of a release."""
+
+ZIP_MAGIC = b"PK\x03\x04"
+EMPTY_ZIP_MAGIC = b"PK\x05\x06"
+
+
+def load_source(spec: str, *, cwd: Path | None = None, limits: Limits = DEFAULT_LIMITS) -> Snapshot:
+    """Read one snapshot of an app from the source the user named."""
+    base = cwd if cwd is not None else Path.cwd()
+    if spec.startswith("git:"):
+        return _load_git(spec, base, limits)
+    path = base / spec
+    try:
+        if not path.exists() and not path.is_symlink():
+            raise InputError(spec, "no such file or directory")
+        if path.is_dir():
+            return _load_directory(path, spec, limits)
+        with path.open("rb") as handle:
+            head = handle.read(64)
+    except PermissionError:
+        raise InputError(spec, "permission denied") from None
+    except OSError as exc:
+        raise InputError(spec, f"cannot read: {exc.strerror}") from None
+    if head.startswith(SQLITE_HEADER) or path.suffix.lower() == ".mpr":
+        check_mpr_header(head, spec)
+        tree = DirectoryTree(path.parent, SIDE_FILE_ROOTS)
+        return _load_tree(tree, path.name, path, SourceInfo(kind=SourceKind.MPR_FILE, location=spec), limits)
+    if head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)) or path.suffix.lower() == ".mpk":
+        return _load_package(path, spec, limits)
+    if path.suffix.lower() == ".xml" or head.lstrip().startswith(b"<"):
+        return xml_snapshot.read_snapshot_file(path, spec, limits)
+    raise InputError(spec, "is not an app directory, .mpr, .mpk, git: revision or XML snapshot")
+
+
+def _choose_mpr(names: list[str], location: str) -> str:
+    mprs = sorted(name for name in names if name.lower().endswith(".mpr") and "/" not in name)
+    if not mprs:
+        raise InputError(location, "no .mpr file at the top of the app directory")
+    if len(mprs) > 1:
+        raise InputError(location, f"more than one .mpr file ({', '.join(mprs)}); name the one to read")
+    return mprs[0]
+
+
+def _load_directory(path: Path, spec: str, limits: Limits) -> Snapshot:
+    try:
+        names = [child.name for child in path.iterdir() if child.is_file()]
+    except PermissionError:
+        raise InputError(spec, "permission denied") from None
+    except OSError as exc:
+        raise InputError(spec, f"cannot read directory: {exc.strerror}") from None
+    mpr = _choose_mpr(names, spec)
+    tree = DirectoryTree(path, SIDE_FILE_ROOTS)
+    return _load_tree(tree, mpr, path / mpr, SourceInfo(kind=SourceKind.APP_DIRECTORY, location=spec), limits)
+
+
+def _load_package(path: Path, spec: str, limits: Limits) -> Snapshot:
+    try:
+        size = path.stat().st_size
+        if size > limits.max_archive_bytes:
+            raise InputError(spec, "app package is over the size limit (raise with --limit max_archive_bytes=N)")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(spec, f"cannot read: {exc.strerror}") from None
+    names = ZipTree.top_level_names(data, spec)
+    top = sorted({n.split("/", 1)[0] for n in names if "/" in n and n.lower().endswith(".mpr") and n.count("/") == 1})
+    root_mprs = [n for n in names if "/" not in n and n.lower().endswith(".mpr")]
+    prefix = top[0] if not root_mprs and len(top) == 1 else ""
+    tree = ZipTree(data, spec, limits, prefix=prefix)
+    mpr = _choose_mpr(list(tree.paths()), spec)
+    return _load_via_copy(tree, mpr, SourceInfo(kind=SourceKind.APP_PACKAGE, location=spec), limits)
+
+
+def _load_git(spec: str, cwd: Path, limits: Limits) -> Snapshot:
+    body = spec[len("git:") :]
+    revision, _, subdir = body.partition(":")
+    if not revision:
+        raise InputError(spec, "names no revision (use git:REV or git:REV:SUBDIR)")
+    top = run_git(["rev-parse", "--show-toplevel"], cwd, spec).decode("utf-8", "surrogateescape").strip()
+    repo = Path(top)
+    if not subdir:
+        prefix = run_git(["rev-parse", "--show-prefix"], cwd, spec).decode("utf-8", "surrogateescape").strip()
+        subdir = prefix.rstrip("/")
+    resolved = run_git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], repo, spec).strip()
+    if not resolved:
+        raise InputError(spec, f"git revision {revision!r} does not exist")
+    tree = GitTree(repo, resolved.decode("ascii"), subdir, spec)
+    mpr = _choose_mpr(list(tree.paths()), spec)
+    return _load_via_copy(tree, mpr, SourceInfo(kind=SourceKind.GIT_REVISION, location=spec), limits)
+
+
+def _load_via_copy(tree: FileTree, mpr: str, source: SourceInfo, limits: Limits) -> Snapshot:
+    """SQLite needs a file: copy the ``.mpr`` bytes to a private temporary file and read that."""
+    data = tree.read(mpr)
+    check_mpr_header(data[: len(SQLITE_HEADER)], f"{source.location}:{mpr}")
+    with tempfile.TemporaryDirectory(prefix="mxota-") as scratch:
+        copy = Path(scratch) / Path(mpr).name
+        copy.write_bytes(data)
+        return _load_tree(tree, mpr, copy, source, limits)
+
+
+def _load_tree(tree: FileTree, mpr: str, mpr_file: Path, source: SourceInfo, limits: Limits) -> Snapshot:
+    if source.kind is SourceKind.MPR_FILE:
+        location, mpr_location = str(Path(source.location).parent), source.location
+    else:
+        location, mpr_location = source.location, f"{source.location}/{mpr}"
+    tables = read_tables(mpr_file, mpr_location, limits)
+    units, elements = build_units_and_elements(tables, tree, mpr, location, limits)
+    return Snapshot(
+        meta=tables.meta,
+        units=units,
+        elements=elements,
+        files=side_files(tree),
+        source=source,
+    )
+
+
+def side_files(tree: FileTree) -> tuple[SideFile, ...]:
+    """Path, size and SHA-256 of every file beside the model that can reach the app."""
+    wanted = [
+        path
+        for path in tree.paths()
+        if path.split("/", 1)[0] in SIDE_FILE_ROOTS and "/" in path and not path.startswith(IGNORED_SIDE_PREFIXES)
+    ]
+    return tuple(
+        SideFile(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+        for path, data in tree.read_many(wanted)
+    )

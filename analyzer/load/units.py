@@ -1,0 +1,177 @@
+"""Turn one unit's decoded BSON into model elements.
+
+Every object with an ``$ID`` becomes a :class:`ModelElement`; objects without one are folded into the
+owner's property paths. GUIDs are decoded in .NET byte order, the leading marker of every BSON array is
+dropped, and qualified names follow the unit containment tree (see ``knowledge/mendix-format.md`` §5).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from analyzer.errors import InputError
+from analyzer.model.snapshot import ModelElement, PropertyValue, Reference, ReferenceKind, Scalar
+
+QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
+"""A by-name reference as Mendix stores it: ``Module.Document``, ``Module.Entity.Attribute``, ..."""
+
+QUALIFYING_TYPES = frozenset({"DomainModels$EntityImpl", "DomainModels$Entity"})
+"""Nested elements whose members are qualified by them (attributes of an entity)."""
+
+NOT_REFERENCES = frozenset({"Name", "Documentation", "Caption", "Text", "Url", "Class", "Style"})
+"""Properties whose text is never a reference, even when it looks like ``a.b``."""
+
+
+def guid(raw: bytes) -> str:
+    """A Mendix GUID (.NET ``Guid.ToByteArray()`` order) as the canonical lowercase UUID string."""
+    return str(uuid.UUID(bytes_le=raw))
+
+
+def contents_hash(data: bytes) -> str:
+    """``ContentsHash`` as Studio Pro writes it: base64 of the SHA-256 of the unit's BSON bytes."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+class UnitReader:
+    """Collects the elements of one unit; a class only to keep the walk's shared state in one place."""
+
+    __slots__ = ("_depth_limit", "_elements", "_location", "_unit_id")
+
+    def __init__(self, unit_id: str, location: str, depth_limit: int) -> None:
+        self._unit_id = unit_id
+        self._location = location
+        self._depth_limit = depth_limit
+        self._elements: list[ModelElement] = []
+
+    def read(
+        self,
+        document: Mapping[str, Any],
+        *,
+        parent: str | None,
+        slot: str,
+        name_prefix: str | None,
+        qualify: bool,
+    ) -> list[ModelElement]:
+        """Walk the unit's root object; ``name_prefix`` qualifies the names of its members."""
+        if not isinstance(document.get("$ID"), bytes | str):
+            raise InputError(self._location, "unit root has no $ID")
+        self._object(document, parent, slot, 0, name_prefix, qualify, 1)
+        return self._elements
+
+    def _object(
+        self,
+        obj: Mapping[str, Any],
+        parent: str | None,
+        slot: str,
+        index: int,
+        name_prefix: str | None,
+        qualify: bool,
+        depth: int,
+    ) -> None:
+        if depth > self._depth_limit:
+            raise InputError(
+                self._location,
+                f"objects nested more than {self._depth_limit} deep (raise with --limit max_depth=N)",
+            )
+        raw_id = obj["$ID"]
+        element_id = self._guid(raw_id) if isinstance(raw_id, bytes) else str(raw_id)
+        type_name = obj.get("$Type")
+        if not isinstance(type_name, str):
+            raise InputError(self._location, f"object {element_id} has no $Type")
+        raw_name = obj.get("Name")
+        name = raw_name if isinstance(raw_name, str) and raw_name else None
+        if name is not None and qualify:
+            qualified: str | None = f"{name_prefix}.{name}" if name_prefix else name
+        else:
+            qualified = None
+        position = len(self._elements)
+        self._elements.append(None)  # type: ignore[arg-type]  # placeholder keeps depth-first order
+        properties: dict[str, PropertyValue] = {}
+        references: list[Reference] = []
+        # Members are named after their document (``Module.Page.widget``) or entity
+        # (``Module.Entity.Attribute``), not after every named container on the way down.
+        if qualified is not None and (depth == 1 or type_name in QUALIFYING_TYPES):
+            child_prefix = qualified
+        else:
+            child_prefix = name_prefix
+        for key, value in obj.items():
+            if key == "$ID" or key == "$Type":
+                continue
+            self._value(key, value, element_id, properties, references, child_prefix, depth)
+        self._elements[position] = ModelElement(
+            id=element_id,
+            type=type_name,
+            name=name,
+            qualified_name=qualified,
+            parent=parent,
+            slot=slot,
+            index=index,
+            unit=self._unit_id,
+            properties=MappingProxyType(properties),
+            references=tuple(references),
+        )
+
+    def _value(
+        self,
+        path: str,
+        value: Any,
+        owner: str,
+        properties: dict[str, PropertyValue],
+        references: list[Reference],
+        name_prefix: str | None,
+        depth: int,
+    ) -> None:
+        if isinstance(value, dict):
+            if "$ID" in value:
+                self._object(value, owner, path, 0, name_prefix, True, depth + 1)
+                return
+            for key, inner in value.items():
+                self._value(f"{path}.{key}", inner, owner, properties, references, name_prefix, depth + 1)
+            return
+        if isinstance(value, list):
+            items = value[1:] if value and isinstance(value[0], int) and not isinstance(value[0], bool) else value
+            if items and all(isinstance(item, dict) and "$ID" in item for item in items):
+                for position, item in enumerate(items):
+                    self._object(item, owner, path, position, name_prefix, True, depth + 1)
+                return
+            if all(not isinstance(item, dict | list) for item in items):
+                if not items and value and value[0] != 1:
+                    return  # an empty list of objects: nothing to record
+                scalars = tuple(self._scalar(path, item, references) for item in items)
+                properties[path] = scalars
+                return
+            for position, item in enumerate(items):
+                self._value(f"{path}.{position}", item, owner, properties, references, name_prefix, depth + 1)
+            return
+        properties[path] = self._scalar(path, value, references)
+
+    def _scalar(self, path: str, value: Any, references: list[Reference]) -> Scalar:
+        if value is None or isinstance(value, bool | int | float):
+            return value  # type: ignore[no-any-return]
+        if isinstance(value, str):
+            leaf = path.rsplit(".", 1)[-1]
+            if leaf not in NOT_REFERENCES and QUALIFIED_NAME.match(value):
+                references.append(Reference(property=path, target=value, kind=ReferenceKind.NAME))
+            return value
+        if isinstance(value, bytes):
+            if len(value) == 16:
+                text = self._guid(value)
+                if path.endswith("Pointer"):
+                    references.append(Reference(property=path, target=text, kind=ReferenceKind.POINTER))
+                return f"guid:{text}"
+            return f"sha256:{hashlib.sha256(value).hexdigest()}:{len(value)}"
+        if isinstance(value, datetime.datetime):
+            return f"datetime:{value.isoformat()}"
+        raise InputError(self._location, f"property {path} has an unsupported BSON value ({type(value).__name__})")
+
+    def _guid(self, raw: bytes) -> str:
+        if len(raw) != 16:
+            raise InputError(self._location, f"an $ID of {len(raw)} bytes is not a GUID")
+        return guid(raw)

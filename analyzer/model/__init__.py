@@ -1,0 +1,1 @@
+"""Frozen data shared by every layer: snapshots, changes, findings. No I/O, no networkx."""
