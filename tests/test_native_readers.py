@@ -787,3 +787,12 @@ def test_reads_every_revision_of_the_native_corpus_apps(
             assert template_range_for("10.24.9", facts.template.mendix_version_ranges) == ("14.0.0", "*")
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_malformed_info_plist_names_the_file(tmp_path: Path) -> None:
+    build_template(tmp_path / "resources/native_template")
+    write(tmp_path, "resources/native_template/ios/nativeTemplate/Info.plist", "<plist><dict><key>k</dict>")
+    with pytest.raises(InputError) as caught:
+        read_native(DirectoryTree(tmp_path), DEFAULT_LIMITS)
+    assert caught.value.location.endswith("ios/nativeTemplate/Info.plist")
+    assert "not a readable property list" in caught.value.problem

@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 from lxml import etree
 
@@ -1059,9 +1060,7 @@ def _ios_info(raw: bytes | None, location: str) -> tuple[tuple[str, str], ...]:
         raise InputError(location, "property list declares XML entities (refused)")
     try:
         info = plistlib.loads(raw)
-    except (plistlib.InvalidFileException, ValueError, TypeError, OverflowError) as exc:
-        raise InputError(location, f"not a readable property list ({exc})") from None
-    except Exception as exc:  # expat errors have no public base class in plistlib
+    except (plistlib.InvalidFileException, ExpatError, ValueError, TypeError, OverflowError) as exc:
         raise InputError(location, f"not a readable property list ({exc})") from None
     if not isinstance(info, dict):
         raise InputError(location, "property list root must be a dictionary")
