@@ -1,0 +1,1 @@
+"""Pure diff of two snapshots by Mendix identity."""

@@ -1,0 +1,1 @@
+"""The model graph of one snapshot (networkx) and the queries rules need."""

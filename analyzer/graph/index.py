@@ -1,0 +1,77 @@
+"""Lookups over one snapshot that every layer above needs: elements by id, documents, modules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from analyzer.model.snapshot import ModelElement, Snapshot, Unit
+
+MODULE_TYPE = "Projects$ModuleImpl"
+
+
+def short_type(type_name: str) -> str:
+    """``Forms$Page`` → ``Page``: how a Mendix developer names an element type."""
+    return type_name.rsplit("$", 1)[-1].removesuffix("Impl")
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotIndex:
+    """Elements by id, the unit root of every unit, and a readable label for every document."""
+
+    snapshot: Snapshot
+    elements: Mapping[str, ModelElement]
+    units: Mapping[str, Unit]
+    unit_roots: Mapping[str, ModelElement]
+    document_labels: Mapping[str, str]
+    """Unit id → how a person names the document (``Module.Page``, ``Module/DomainModel``)."""
+    modules: Mapping[str, str]
+    """Unit id → name of the module the unit sits in (absent for project-level units)."""
+    unit_elements: Mapping[str, tuple[ModelElement, ...]]
+    """Unit id → its elements, root first, depth-first."""
+
+    def document_of(self, element: ModelElement) -> ModelElement:
+        """The unit root (document, module, folder, domain model) that holds ``element``."""
+        return self.unit_roots[element.unit]
+
+
+def index_snapshot(snapshot: Snapshot) -> SnapshotIndex:
+    """Build the lookups once per snapshot; every query reuses them."""
+    elements = {element.id: element for element in snapshot.elements}
+    units = {unit.id: unit for unit in snapshot.units}
+    grouped: dict[str, list[ModelElement]] = {}
+    for element in snapshot.elements:
+        grouped.setdefault(element.unit, []).append(element)
+    # Depth-first order: the first element of a unit is its root.
+    roots = {unit_id: members[0] for unit_id, members in grouped.items()}
+    modules: dict[str, str] = {}
+    for unit_id in units:
+        current: str | None = unit_id
+        seen: set[str] = set()
+        while current is not None and current in units and current not in seen:
+            seen.add(current)
+            root = roots.get(current)
+            if root is not None and root.type == MODULE_TYPE and root.name:
+                modules[unit_id] = root.name
+                break
+            current = units[current].container
+    labels: dict[str, str] = {}
+    for unit_id, root in roots.items():
+        if root.qualified_name:
+            labels[unit_id] = root.qualified_name
+        elif unit_id in modules and root.name:
+            labels[unit_id] = f"{modules[unit_id]}/{root.name}"
+        elif unit_id in modules:
+            labels[unit_id] = f"{modules[unit_id]}/{short_type(root.type)}"
+        else:
+            labels[unit_id] = short_type(root.type)
+    return SnapshotIndex(
+        snapshot=snapshot,
+        elements=MappingProxyType(elements),
+        units=MappingProxyType(units),
+        unit_roots=MappingProxyType(roots),
+        document_labels=MappingProxyType(labels),
+        modules=MappingProxyType(modules),
+        unit_elements=MappingProxyType({uid: tuple(members) for uid, members in grouped.items()}),
+    )

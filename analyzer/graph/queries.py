@@ -1,0 +1,315 @@
+"""Questions the rules ask of one model graph: what is native, what a native profile reaches, which
+entities devices sync, which microflows nanoflows call, and which native pages a change reaches.
+
+All answers are computed once per graph (:func:`analyze_native`) and kept as frozen data.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from analyzer.graph.build import ModelGraph
+from analyzer.model.snapshot import ModelElement
+
+PAGE = "Forms$Page"
+SNIPPET = "Forms$Snippet"
+LAYOUT = "Forms$Layout"
+NANOFLOW = "Microflows$Nanoflow"
+MICROFLOW = "Microflows$Microflow"
+JS_ACTION = "JavaScriptActions$JavaScriptAction"
+NATIVE_PROFILE = "Navigation$NativeNavigationProfile"
+OFFLINE_CONFIG = "Navigation$OfflineEntityConfig"
+ENTITY_TYPES = frozenset({"DomainModels$EntityImpl", "DomainModels$Entity"})
+ATTRIBUTE = "DomainModels$Attribute"
+ASSOCIATION_TYPES = frozenset({"DomainModels$Association", "DomainModels$CrossAssociation"})
+GENERALIZATION = "DomainModels$Generalization"
+DOMAIN_MODEL = "DomainModels$DomainModel"
+
+CLIENT_DOCUMENTS = frozenset({PAGE, SNIPPET, LAYOUT, NANOFLOW})
+"""Documents in the native bundle whose references lead further through the app."""
+REACHABLE_DOCUMENTS = CLIENT_DOCUMENTS | {JS_ACTION, MICROFLOW}
+"""Documents a native profile can reach; microflows and JS actions are reached but not followed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncedEntity:
+    """An entity whose objects live on devices, with how it is synchronised and why it is synced."""
+
+    entity_id: str
+    qualified_name: str
+    sync_mode: str
+    configured: bool
+    """True when the native profile has an ``OfflineEntityConfig`` row for it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NativeFacts:
+    """What a native profile puts on devices, computed once per snapshot."""
+
+    has_native_profile: bool
+    native_layouts: frozenset[str]
+    native_pages: frozenset[str]
+    """Unit ids of pages whose layout's content is native."""
+    reached_documents: frozenset[str]
+    """Unit ids of pages, snippets, layouts, nanoflows, JS actions and microflows the profile reaches."""
+    synced_entities: Mapping[str, SyncedEntity]
+    """Entity element id → how it is synced."""
+    synced_associations: frozenset[str]
+    microflows_called_from_nanoflows: frozenset[str]
+    """Unit ids of microflows that some nanoflow calls (old bundles keep calling them by name)."""
+    referrers: Mapping[str, frozenset[str]]
+    """Element id → unit ids of the documents that refer to it."""
+    document_links: Mapping[str, frozenset[str]]
+    """Unit id → unit ids of the documents it refers to."""
+
+    def is_synced_entity(self, entity_id: str) -> bool:
+        """Whether devices hold objects of this entity."""
+        return entity_id in self.synced_entities
+
+
+def _unit_type(mg: ModelGraph, unit_id: str) -> str:
+    root = mg.index.unit_roots.get(unit_id)
+    return root.type if root is not None else ""
+
+
+def _element(mg: ModelGraph, element_id: str) -> ModelElement | None:
+    return mg.index.elements.get(element_id)
+
+
+def _links(mg: ModelGraph) -> tuple[dict[str, set[str]], dict[str, set[str]], dict[str, set[str]]]:
+    """Document → referenced documents, document → referenced elements, element → referring documents."""
+    doc_links: dict[str, set[str]] = {}
+    doc_targets: dict[str, set[str]] = {}
+    referrers: dict[str, set[str]] = {}
+    elements = mg.index.elements
+    for source, target, kind in mg.graph.edges(data="kind"):
+        if kind not in ("name", "text"):
+            continue
+        source_element = elements.get(source)
+        target_element = elements.get(target)
+        if source_element is None or target_element is None:
+            continue
+        doc_targets.setdefault(source_element.unit, set()).add(target)
+        referrers.setdefault(target, set()).add(source_element.unit)
+        if target_element.unit != source_element.unit:
+            doc_links.setdefault(source_element.unit, set()).add(target_element.unit)
+    return doc_links, doc_targets, referrers
+
+
+def _subtree(mg: ModelGraph, root_id: str) -> list[ModelElement]:
+    root = mg.index.elements[root_id]
+    result: list[ModelElement] = []
+    inside = {root_id}
+    for element in mg.index.unit_elements[root.unit]:
+        if element.id == root_id or element.parent in inside:
+            inside.add(element.id)
+            result.append(element)
+    return result
+
+
+def _entity_of(mg: ModelGraph, element: ModelElement) -> ModelElement | None:
+    """The entity an element belongs to: itself, or the entity holding an attribute, rule or index."""
+    current: ModelElement | None = element
+    while current is not None:
+        if current.type in ENTITY_TYPES:
+            return current
+        if current.parent is None:
+            return None
+        parent = mg.index.elements.get(current.parent)
+        if parent is None or parent.unit != current.unit:
+            return None
+        current = parent
+    return None
+
+
+def _association_ends(mg: ModelGraph, association: ModelElement) -> tuple[str, ...]:
+    ends: list[str] = []
+    for _, target, data in mg.graph.out_edges(association.id, data=True):
+        if data.get("kind") == "pointer" or (data.get("kind") == "name" and data.get("property") == "Child"):
+            target_element = mg.index.elements.get(target)
+            if target_element is not None and target_element.type in ENTITY_TYPES:
+                ends.append(target)
+    return tuple(ends)
+
+
+def analyze_native(mg: ModelGraph) -> NativeFacts:
+    """Native pages, what the native profiles reach, and which entities devices sync."""
+    index = mg.index
+    doc_links, doc_targets, referrers = _links(mg)
+    layouts = frozenset(
+        element.unit
+        for element in index.snapshot.elements
+        if element.type == "Forms$NativeLayoutContent" and _unit_type(mg, element.unit) == LAYOUT
+    )
+    native_pages: set[str] = set()
+    for element in index.snapshot.elements:
+        if element.type == "Forms$LayoutCall" and _unit_type(mg, element.unit) == PAGE:
+            for _, target, prop in mg.graph.out_edges(element.id, data="property"):
+                target_element = index.elements.get(target)
+                if prop in ("Form", "FormCall.Form") and target_element is not None and target_element.unit in layouts:
+                    native_pages.add(element.unit)
+    profiles = [element for element in index.snapshot.elements if element.type == NATIVE_PROFILE]
+    start: set[str] = set()
+    configs: dict[str, SyncedEntity] = {}
+    for profile in profiles:
+        for element in _subtree(mg, profile.id):
+            if element.type == OFFLINE_CONFIG or _inside_type(mg, element, OFFLINE_CONFIG):
+                if element.type == OFFLINE_CONFIG:
+                    _add_config(mg, element, configs)
+                continue
+            for _, target, kind in mg.graph.out_edges(element.id, data="kind"):
+                target_element = index.elements.get(target)
+                if kind in ("name", "text") and target_element is not None:
+                    start.add(target_element.unit)
+    reached = _reach(mg, start, doc_links)
+    used_entities: set[str] = set()
+    for unit_id in reached:
+        if _unit_type(mg, unit_id) not in CLIENT_DOCUMENTS:
+            continue
+        for target in doc_targets.get(unit_id, ()):
+            target_element = index.elements[target]
+            if target_element.type in ASSOCIATION_TYPES:
+                used_entities.update(_association_ends(mg, target_element))
+                continue
+            entity = _entity_of(mg, target_element)
+            if entity is not None:
+                used_entities.add(entity.id)
+    synced: dict[str, SyncedEntity] = dict(configs)
+    for entity_id in sorted(used_entities):
+        if entity_id not in synced:
+            entity = index.elements[entity_id]
+            synced[entity_id] = SyncedEntity(
+                entity_id=entity_id, qualified_name=entity.label, sync_mode="All", configured=False
+            )
+    _add_generalizations(mg, synced)
+    associations: set[str] = set()
+    for element in index.snapshot.elements:
+        if element.type in ASSOCIATION_TYPES and any(end in synced for end in _association_ends(mg, element)):
+            associations.add(element.id)
+    called: set[str] = set()
+    for unit_id, targets in doc_links.items():
+        if _unit_type(mg, unit_id) == NANOFLOW:
+            called.update(t for t in targets if _unit_type(mg, t) == MICROFLOW)
+    return NativeFacts(
+        has_native_profile=bool(profiles),
+        native_layouts=layouts,
+        native_pages=frozenset(native_pages),
+        reached_documents=frozenset(reached),
+        synced_entities=MappingProxyType(dict(sorted(synced.items()))),
+        synced_associations=frozenset(associations),
+        microflows_called_from_nanoflows=frozenset(called),
+        referrers=MappingProxyType({k: frozenset(v) for k, v in referrers.items()}),
+        document_links=MappingProxyType({k: frozenset(v) for k, v in doc_links.items()}),
+    )
+
+
+def _inside_type(mg: ModelGraph, element: ModelElement, type_name: str) -> bool:
+    current = element
+    while current.parent is not None:
+        parent = mg.index.elements.get(current.parent)
+        if parent is None or parent.unit != current.unit:
+            return False
+        if parent.type == type_name:
+            return True
+        current = parent
+    return False
+
+
+def _add_config(mg: ModelGraph, config: ModelElement, configs: dict[str, SyncedEntity]) -> None:
+    entity_name = config.properties.get("Entity")
+    if not isinstance(entity_name, str):
+        return
+    entity_id = mg.names.get(entity_name)
+    if entity_id is None:
+        return
+    mode = config.properties.get("SyncMode", config.properties.get("DownloadMode", "All"))
+    configs[entity_id] = SyncedEntity(
+        entity_id=entity_id, qualified_name=entity_name, sync_mode=str(mode), configured=True
+    )
+
+
+def _add_generalizations(mg: ModelGraph, synced: dict[str, SyncedEntity]) -> None:
+    """Generalizations of synced entities are on the device too (their members are inherited)."""
+    queue = deque(synced)
+    while queue:
+        entity_id = queue.popleft()
+        for element in _subtree(mg, entity_id):
+            if element.type != GENERALIZATION:
+                continue
+            for _, target, kind in mg.graph.out_edges(element.id, data="kind"):
+                target_element = mg.index.elements.get(target)
+                if kind == "name" and target_element is not None and target not in synced:
+                    if target_element.type in ENTITY_TYPES:
+                        synced[target] = SyncedEntity(
+                            entity_id=target,
+                            qualified_name=target_element.label,
+                            sync_mode=synced[entity_id].sync_mode,
+                            configured=False,
+                        )
+                        queue.append(target)
+
+
+def _reach(mg: ModelGraph, start: Iterable[str], doc_links: Mapping[str, set[str]]) -> set[str]:
+    reached: set[str] = set()
+    queue = deque(unit for unit in start if _unit_type(mg, unit) in REACHABLE_DOCUMENTS)
+    reached.update(queue)
+    while queue:
+        unit_id = queue.popleft()
+        if _unit_type(mg, unit_id) not in CLIENT_DOCUMENTS:
+            continue
+        for target in doc_links.get(unit_id, ()):
+            if target not in reached and _unit_type(mg, target) in REACHABLE_DOCUMENTS:
+                reached.add(target)
+                queue.append(target)
+    return reached
+
+
+def reverse_links(facts: NativeFacts) -> Mapping[str, frozenset[str]]:
+    """Document → reached documents that refer to it; computed once, used for every blast radius."""
+    reverse: dict[str, set[str]] = {}
+    for source, links in facts.document_links.items():
+        if source in facts.reached_documents:
+            for target in links:
+                reverse.setdefault(target, set()).add(source)
+    return MappingProxyType({k: frozenset(v) for k, v in reverse.items()})
+
+
+def blast_radius(
+    mg: ModelGraph, facts: NativeFacts, element_id: str, reverse: Mapping[str, frozenset[str]] | None = None
+) -> tuple[str, ...]:
+    """Labels of the native pages and nanoflows the profile reaches that lead to ``element_id``."""
+    element = mg.index.elements.get(element_id)
+    if element is None or not facts.reached_documents:
+        return ()
+    targets = {element_id}
+    current = element
+    while current.parent is not None:
+        parent = mg.index.elements.get(current.parent)
+        if parent is None or parent.unit != current.unit or parent.type == DOMAIN_MODEL:
+            break
+        targets.add(parent.id)
+        current = parent
+    start: set[str] = set()
+    for target in targets:
+        start.update(facts.referrers.get(target, ()))
+    if element.unit in facts.reached_documents:
+        start.add(element.unit)
+    if reverse is None:
+        reverse = reverse_links(facts)
+    seen = {unit for unit in start if unit in facts.reached_documents}
+    queue = deque(seen)
+    while queue:
+        unit_id = queue.popleft()
+        for source in reverse.get(unit_id, ()):
+            if source not in seen:
+                seen.add(source)
+                queue.append(source)
+    labels = [
+        mg.index.document_labels[unit]
+        for unit in seen
+        if unit in facts.native_pages or _unit_type(mg, unit) == NANOFLOW
+    ]
+    return tuple(sorted(labels))
