@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import sqlite3
+import subprocess
 import sys
 import uuid
 import zipfile
@@ -302,3 +303,84 @@ def test_edit_helpers_find_things() -> None:
     assert "Description" not in {a.name for a in edit.entity(without, "FieldService.WorkOrder").attributes}
     with pytest.raises(KeyError):
         edit.document(without, "FieldService.Nope")
+
+
+SHARED_CORPUS = REPO.parent / "shared" / "corpus"
+MATERIALIZED = Path("/tmp/corpus")
+"""Where a session may already have materialized the corpus; used instead of materializing again."""
+SHAPE_REVISIONS = (
+    ("mendix__Native-Mobile-Resources", "f2b159ab", None),
+    ("SuperBypassUdinnn__SIGARA", "028f12f", None),
+    (
+        "openwallet-foundation-labs__farmworker-wallet-os",
+        "60fd7b3",
+        {"Forms$Snippet", "Navigation$NavigationDocument"},
+    ),
+)
+"""Real projects whose shapes the builder copies: two native apps (11.10, 10.24; only the units named) and a
+web app (11.6)."""
+NOT_IN_SHAPE_REVISIONS = {"DomainModels$RequiredRuleInfo"}
+"""Built types these revisions lack (seen only in the Mendix 7 project, with the same empty shape)."""
+
+
+def shape_kind(value: Any) -> str:
+    """What kind of value a property holds: string, bool, Int64, None, GUID, object of a type, list marker."""
+    if isinstance(value, dict):
+        return "object:" + str(value.get("$Type"))
+    if isinstance(value, list):
+        return f"list{value[0]}"
+    if isinstance(value, bytes):
+        return "guid" if len(value) == 16 else "bytes"
+    return type(value).__name__
+
+
+def objects(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every object in a decoded unit, iteratively (real units are large)."""
+    stack: list[Any] = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            yield value
+            stack.extend(v for v in value.values() if isinstance(v, dict | list))
+        else:
+            stack.extend(v for v in value if isinstance(v, dict | list))
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not (SHARED_CORPUS / "materialize.py").is_file(), reason="../shared/corpus is absent")
+def test_every_built_shape_occurs_in_real_projects(tmp_path: Path) -> None:
+    """Each object the builder writes has exactly the keys of some real object of its ``$Type``, and each
+    property holds a kind of value (string, bool, int64, null, GUID, list marker) seen there in real files."""
+    shapes: dict[str, set[frozenset[str]]] = collections.defaultdict(set)
+    kinds: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
+    for project, revision, unit_types in SHAPE_REVISIONS:
+        app_dir = MATERIALIZED / project / revision
+        if not any(app_dir.glob("*.mpr")):
+            app_dir = tmp_path / project / revision
+            command = [sys.executable, str(SHARED_CORPUS / "materialize.py"), str(tmp_path)]
+            subprocess.run(
+                [*command, "--project", project, "--rev", revision], check=True, capture_output=True
+            )
+        for *_, data in raw_units(app_dir):
+            document = bson.decode(data)
+            if unit_types is not None and document["$Type"] not in unit_types:
+                continue
+            for value in objects(document):
+                shapes[value["$Type"]].add(frozenset(value))
+                for key, inner in value.items():
+                    kinds[(value["$Type"], key)].add(shape_kind(inner))
+    write_app(field_service_1_0(), tmp_path / "built")
+    problems = set()
+    for *_, data in raw_units(tmp_path / "built"):
+        for value in objects(bson.decode(data)):
+            type_name = value["$Type"]
+            if type_name in NOT_IN_SHAPE_REVISIONS:
+                continue
+            if frozenset(value) not in shapes[type_name]:
+                problems.add(f"{type_name}: keys {sorted(value)} match no real object")
+            for key, inner in value.items():
+                seen = kinds[(type_name, key)]
+                # An object type the corpus happens not to use here is fine; a new leaf kind is not.
+                if shape_kind(inner) not in seen and not shape_kind(inner).startswith("object:"):
+                    problems.add(f"{type_name}.{key}: {shape_kind(inner)} never seen ({sorted(seen)})")
+    assert not problems, "\n".join(sorted(problems))
