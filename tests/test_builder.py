@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:
     # ``fixtures`` is not an installed package (only ``analyzer`` is); import it from the repository.
     sys.path.insert(0, str(REPO))
 
-from fixtures.builder import edit, model, write_app  # noqa: E402
+from fixtures.builder import edit, model, write_app, write_pair  # noqa: E402
 from fixtures.builder.__main__ import build_all  # noqa: E402
 from fixtures.builder.apps import APPS, field_service_1_0  # noqa: E402
 from fixtures.builder.variants import VARIANTS  # noqa: E402
@@ -271,14 +271,29 @@ def test_next_release_keeps_ids_of_unchanged_elements(snapshots: dict[str, Snaps
     assert changed_files == {"theme/native/custom-variables.js"}
 
 
+EXPECTED_EDITS = {
+    # variant: (elements removed, elements added, types of elements whose properties changed)
+    "rename-page": (0, 0, ["Forms$FormSettings", "Forms$Page", "Forms$PageParameterMapping"]),
+    "remove-synced-attribute": (22, 0, []),
+    "new-association": (0, 4, []),
+    "sync-mode-changed": (0, 0, ["Navigation$OfflineEntityConfig"]),
+    "new-native-dependency": (0, 0, []),
+}
+
+
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_variants_build_and_load(tmp_path: Path, variant: str) -> None:
+def test_variants_change_only_what_they_touch(tmp_path: Path, variant: str) -> None:
+    """IDs come from identities, not positions: an edit does not ripple into unrelated elements."""
     base = field_service_1_0()
-    changed = VARIANTS[variant](base)
-    assert changed != base
-    write_app(changed, tmp_path / variant)
-    snap = load_source(str(tmp_path / variant))
-    assert snap.units
+    before_dir, after_dir = write_pair(base, VARIANTS[variant](base), tmp_path)
+    before = {e.id: e for e in load_source(str(before_dir)).elements}
+    after = {e.id: e for e in load_source(str(after_dir)).elements}
+    changed = sorted(
+        before[i].type for i in before.keys() & after.keys() if before[i].properties != after[i].properties
+    )
+    assert (len(before.keys() - after.keys()), len(after.keys() - before.keys()), changed) == EXPECTED_EDITS[
+        variant
+    ]
 
 
 def test_rename_keeps_the_id_and_rewrites_references(tmp_path: Path) -> None:
