@@ -13,6 +13,9 @@ import re
 from collections.abc import Iterable, Mapping
 
 from analyzer.graph.index import SnapshotIndex, index_snapshot
+import dataclasses
+import fnmatch
+
 from analyzer.model.changes import (
     ABSENT,
     FILE_TYPE,
@@ -20,6 +23,8 @@ from analyzer.model.changes import (
     Absent,
     Change,
     ChangeKind,
+    NoEffect,
+    NoEffectSpec,
     PropertyChange,
 )
 from analyzer.model.snapshot import ModelElement, PropertyValue, Snapshot
@@ -29,15 +34,71 @@ ORDER_SUFFIX = "[order]"
 """Suffix of the pseudo-property that records a reordering of a parent's children in one slot."""
 
 
-def diff_snapshots(base: Snapshot, head: Snapshot) -> tuple[Change, ...]:
+def diff_snapshots(base: Snapshot, head: Snapshot, no_effect: NoEffectSpec | None = None) -> tuple[Change, ...]:
     """Every change from ``base`` to ``head``, in a stable order."""
     before = index_snapshot(base)
     after = index_snapshot(head)
-    return diff_indexes(before, after)
+    return diff_indexes(before, after, no_effect)
 
 
-def diff_indexes(before: SnapshotIndex, after: SnapshotIndex) -> tuple[Change, ...]:
+def diff_indexes(
+    before: SnapshotIndex, after: SnapshotIndex, no_effect: NoEffectSpec | None = None
+) -> tuple[Change, ...]:
     """The diff over already-built indexes (the pipeline builds them once for the graph too)."""
+    raw = _diff(before, after)
+    spec = no_effect if no_effect is not None else NoEffectSpec()
+    upgraded = before.snapshot.meta.product_version != after.snapshot.meta.product_version
+    return tuple(_judge(change, spec, before, after, upgraded) for change in raw)
+
+
+def _globbed(patterns: tuple[str, ...], value: str) -> bool:
+    return any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
+
+
+def _excluded(index: SnapshotIndex, document_id: str) -> bool | None:
+    root = index.elements.get(document_id)
+    return None if root is None else root.properties.get("Excluded") is True
+
+
+def _judge(
+    change: Change, spec: NoEffectSpec, before: SnapshotIndex, after: SnapshotIndex, upgraded: bool
+) -> Change:
+    """Mark a change that cannot reach the app, and say why (``NoEffectSpec`` is the data behind it)."""
+    if change.element_type in (FILE_TYPE, PROJECT_TYPE):
+        return change
+    reason: NoEffect | None = None
+    flags = [flag for flag in (_excluded(before, change.document_id), _excluded(after, change.document_id)) if flag is not None]
+    if flags and all(flags):
+        reason = NoEffect.EXCLUDED_DOCUMENT
+    elif _globbed(spec.design_time_documents, change.document_type):
+        reason = NoEffect.DESIGN_TIME_DOCUMENT
+    elif _globbed(spec.bookkeeping_documents, change.document_type):
+        reason = NoEffect.BOOKKEEPING
+    elif _globbed(spec.diagram_elements, change.element_type):
+        reason = NoEffect.DIAGRAM
+    elif change.kind is ChangeKind.MODIFIED and change.properties:
+        reasons: set[NoEffect] = set()
+        for prop in change.properties:
+            if prop.path in change.rename_follow_ups:
+                reasons.add(NoEffect.RENAME_FOLLOW_UP)
+            elif _globbed(spec.diagram_properties, prop.path):
+                reasons.add(NoEffect.DIAGRAM)
+            elif _globbed(spec.documentation_properties, prop.path):
+                reasons.add(NoEffect.DOCUMENTATION)
+            elif _globbed(spec.bookkeeping_properties, prop.path):
+                reasons.add(NoEffect.BOOKKEEPING)
+            elif upgraded and (prop.before is ABSENT or prop.after is ABSENT):
+                reasons.add(NoEffect.METAMODEL_REWRITE)
+            else:
+                return change
+        reason = reasons.pop() if len(reasons) == 1 else NoEffect.COSMETIC
+    if reason is None:
+        return change
+    return dataclasses.replace(change, no_effect=reason)
+
+
+def _diff(before: SnapshotIndex, after: SnapshotIndex) -> list[Change]:
+    """Raw changes, before judging their effect."""
     pairs = _match(before, after)
     renames = _rename_map(before, after, pairs)
     changes: list[Change] = []
@@ -67,7 +128,7 @@ def diff_indexes(before: SnapshotIndex, after: SnapshotIndex) -> tuple[Change, .
             continue
         changes.append(_whole(ChangeKind.REMOVED, element, before))
     changes.sort(key=lambda c: (c.document_name, c.qualified_name, c.kind.value, c.element_id))
-    return tuple(changes)
+    return changes
 
 
 # ------------------------------------------------------------------------------------------- matching

@@ -164,8 +164,10 @@ class UnitReader:
         properties[path] = self._scalar(path, value, references)
 
     def _scalar(self, path: str, value: Any, references: list[Reference]) -> Scalar:
-        if value is None or isinstance(value, bool | int | float):
+        if value is None or isinstance(value, bool | float):
             return value  # type: ignore[no-any-return]
+        if isinstance(value, int):
+            return int(value)  # bson gives Int64 for int64: keep plain ints so reports print "5"
         if isinstance(value, str):
             leaf = path.rsplit(".", 1)[-1]
             if leaf not in NOT_REFERENCES and QUALIFIED_NAME.match(value):

@@ -34,6 +34,35 @@ PROJECT_TYPE = "Project"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NoEffectSpec:
+    """What cannot reach an app, as listed in ``rules/no-effect.toml`` (data, reviewed like rules).
+
+    Each field is a tuple of glob patterns over property paths, element types or document types.
+    """
+
+    diagram_properties: tuple[str, ...] = ()
+    documentation_properties: tuple[str, ...] = ()
+    bookkeeping_properties: tuple[str, ...] = ()
+    diagram_elements: tuple[str, ...] = ()
+    design_time_documents: tuple[str, ...] = ()
+    bookkeeping_documents: tuple[str, ...] = ()
+
+
+class NoEffect(enum.Enum):
+    """Why the diff judged that a change cannot reach the app."""
+
+    DIAGRAM = "diagram"
+    DOCUMENTATION = "documentation"
+    BOOKKEEPING = "bookkeeping"
+    RENAME_FOLLOW_UP = "rename-follow-up"
+    METAMODEL_REWRITE = "metamodel-rewrite"
+    DESIGN_TIME_DOCUMENT = "design-time-document"
+    EXCLUDED_DOCUMENT = "excluded-document"
+    COSMETIC = "cosmetic"
+    """Several of the above together."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PropertyChange:
     """One property path whose value differs; ``ABSENT`` when a side does not have it."""
 
@@ -62,6 +91,8 @@ class Change:
     """True when the element was paired by (type, qualified name) because its unit was re-imported."""
     rename_follow_ups: tuple[str, ...] = ()
     """Property paths whose new value only follows the rename of another element."""
+    no_effect: NoEffect | None = None
+    """Set when the change cannot reach the app; only ``none`` rules classify such changes."""
 
     @property
     def changed_paths(self) -> tuple[str, ...]:

@@ -1,0 +1,1 @@
+"""Pure classification: changes × rules × facts over the two model graphs → findings."""

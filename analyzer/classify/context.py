@@ -1,0 +1,18 @@
+"""What facts may look at: both snapshots' graphs and their native analyses, read-only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from analyzer.graph.build import ModelGraph
+from analyzer.graph.queries import NativeFacts
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifyContext:
+    """The two sides of a check, each with its graph and native facts."""
+
+    before: ModelGraph
+    after: ModelGraph
+    before_native: NativeFacts
+    after_native: NativeFacts

@@ -1,0 +1,219 @@
+"""Named facts: typed Python predicates over a change and the two model graphs.
+
+Rules in ``rules/*.toml`` may only name facts listed in :data:`FACTS`; anything needing graph
+traversal lives here, unit-tested, and the rules stay reviewable data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from analyzer.classify.context import ClassifyContext
+from analyzer.graph.build import ModelGraph
+from analyzer.graph.queries import (
+    ASSOCIATION_TYPES,
+    ENTITY_TYPES,
+    NANOFLOW,
+    NATIVE_PROFILE,
+    OFFLINE_CONFIG,
+    PAGE,
+    SNIPPET,
+)
+from analyzer.model.changes import Change, ChangeKind
+from analyzer.model.snapshot import ModelElement
+
+FactFunction = Callable[[Change, ClassifyContext], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """A predicate with the sentence the rule catalogue shows for it."""
+
+    name: str
+    description: str
+    test: FactFunction
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _element(change: Change, graph: ModelGraph) -> ModelElement | None:
+    return graph.index.elements.get(change.element_id)
+
+
+def _ancestors(element: ModelElement, graph: ModelGraph) -> list[ModelElement]:
+    """The element and its ancestors inside the same unit, innermost first."""
+    chain = [element]
+    current = element
+    while current.parent is not None:
+        parent = graph.index.elements.get(current.parent)
+        if parent is None or parent.unit != current.unit:
+            break
+        chain.append(parent)
+        current = parent
+    return chain
+
+
+def _sides(change: Change, ctx: ClassifyContext) -> list[tuple[ModelElement, ModelGraph]]:
+    sides: list[tuple[ModelElement, ModelGraph]] = []
+    for graph in (ctx.before, ctx.after):
+        element = _element(change, graph)
+        if element is not None:
+            sides.append((element, graph))
+    return sides
+
+
+def _owning_entity_synced(change: Change, ctx: ClassifyContext) -> bool:
+    for element, graph in _sides(change, ctx):
+        for ancestor in _ancestors(element, graph):
+            if ancestor.type in ENTITY_TYPES:
+                if ctx.before_native.is_synced_entity(ancestor.id) or ctx.after_native.is_synced_entity(ancestor.id):
+                    return True
+                break
+    return False
+
+
+def _association_synced(change: Change, ctx: ClassifyContext) -> bool:
+    for element, graph in _sides(change, ctx):
+        for ancestor in _ancestors(element, graph):
+            if ancestor.type in ASSOCIATION_TYPES:
+                if ancestor.id in ctx.before_native.synced_associations or ancestor.id in ctx.after_native.synced_associations:
+                    return True
+    return False
+
+
+def _inside(change: Change, ctx: ClassifyContext, type_name: str) -> bool:
+    return any(
+        any(ancestor.type == type_name for ancestor in _ancestors(element, graph))
+        for element, graph in _sides(change, ctx)
+    )
+
+
+def _in_native_profile(change: Change, ctx: ClassifyContext) -> bool:
+    return _inside(change, ctx, NATIVE_PROFILE) and not _inside(change, ctx, OFFLINE_CONFIG)
+
+
+def _in_offline_config(change: Change, ctx: ClassifyContext) -> bool:
+    return _inside(change, ctx, OFFLINE_CONFIG)
+
+
+def _microflow_called_from_nanoflow(change: Change, ctx: ClassifyContext) -> bool:
+    return (
+        change.document_id in ctx.before_native.microflows_called_from_nanoflows
+        or change.document_id in ctx.after_native.microflows_called_from_nanoflows
+    )
+
+
+SIGNATURE_TYPES = frozenset({"Microflows$MicroflowParameterObject", "Microflows$MicroflowParameter"})
+
+
+def _microflow_signature(change: Change, ctx: ClassifyContext) -> bool:
+    """The change touches what callers see: name, module, parameters or return type."""
+    for element, graph in _sides(change, ctx):
+        chain = _ancestors(element, graph)
+        root = chain[-1]
+        if element.id == root.id:
+            if change.kind in (ChangeKind.RENAMED, ChangeKind.MOVED, ChangeKind.REMOVED):
+                return True
+            if any(path.startswith("MicroflowReturnType") for path in change.changed_paths):
+                return True
+        if any(ancestor.type in SIGNATURE_TYPES for ancestor in chain):
+            return True
+        if any(ancestor.slot.startswith("MicroflowReturnType") for ancestor in chain[:-1]):
+            return True
+    return False
+
+
+def _document_native_page(change: Change, ctx: ClassifyContext) -> bool:
+    return change.document_id in ctx.before_native.native_pages or change.document_id in ctx.after_native.native_pages
+
+
+def _document_reached(change: Change, ctx: ClassifyContext) -> bool:
+    return (
+        change.document_id in ctx.before_native.reached_documents
+        or change.document_id in ctx.after_native.reached_documents
+    )
+
+
+def _studio_pro_upgraded(change: Change, ctx: ClassifyContext) -> bool:
+    return ctx.before.index.snapshot.meta.product_version != ctx.after.index.snapshot.meta.product_version
+
+
+def _flag_turned(path: str, before: bool, after: bool) -> FactFunction:
+    def test(change: Change, ctx: ClassifyContext) -> bool:
+        return any(p.path == path and p.before is before and p.after is after for p in change.properties)
+
+    return test
+
+
+def _excluded(change: Change, ctx: ClassifyContext) -> bool:
+    """The document is excluded from the build on both sides (or on the side it exists)."""
+    flags = []
+    for graph in (ctx.before, ctx.after):
+        root = graph.index.elements.get(change.document_id)
+        if root is not None:
+            flags.append(root.properties.get("Excluded") is True)
+    return bool(flags) and all(flags)
+
+
+def _client_document(change: Change, ctx: ClassifyContext) -> bool:
+    return change.document_type in (PAGE, SNIPPET, NANOFLOW)
+
+
+def _module_holds_offline_contract(change: Change, ctx: ClassifyContext) -> bool:
+    """The module holds an entity devices sync or a microflow a nanoflow calls (on the base side)."""
+    index = ctx.before.index
+    module = index.elements.get(change.element_id)
+    if module is None or module.name is None:
+        return False
+    native = ctx.before_native
+    for entity_id in native.synced_entities:
+        entity = index.elements[entity_id]
+        if index.modules.get(entity.unit) == module.name:
+            return True
+    return any(index.modules.get(unit) == module.name for unit in native.microflows_called_from_nanoflows)
+
+
+def _has_native_profile(change: Change, ctx: ClassifyContext) -> bool:
+    return ctx.before_native.has_native_profile or ctx.after_native.has_native_profile
+
+
+FACTS: Mapping[str, Fact] = MappingProxyType(
+    {
+        fact.name: fact
+        for fact in (
+            Fact("entity_synced", "the entity holding the element is synced to devices (either side)",
+                 _owning_entity_synced),
+            Fact("association_synced", "the association has an end on an entity synced to devices",
+                 _association_synced),
+            Fact("in_native_profile", "the element is part of a native navigation profile (not its sync config)",
+                 _in_native_profile),
+            Fact("in_offline_sync_config", "the element is a native profile's offline sync configuration row",
+                 _in_offline_config),
+            Fact("microflow_called_from_nanoflow", "a nanoflow calls this microflow by name",
+                 _microflow_called_from_nanoflow),
+            Fact("microflow_signature", "the change touches the microflow's name, module, parameters or return type",
+                 _microflow_signature),
+            Fact("native_page", "the document is a page whose layout is native", _document_native_page),
+            Fact("reached_by_native_profile", "the native profile reaches the document", _document_reached),
+            Fact("studio_pro_upgraded", "the Studio Pro version differs between the snapshots", _studio_pro_upgraded),
+            Fact("db_encryption_turned_on", "EncryptionDbEnabled goes from false to true",
+                 _flag_turned("EncryptionDbEnabled", False, True)),
+            Fact("db_encryption_turned_off", "EncryptionDbEnabled goes from true to false",
+                 _flag_turned("EncryptionDbEnabled", True, False)),
+            Fact("file_encryption_turned_on", "LocalFileEncryptionEnabled goes from false to true",
+                 _flag_turned("LocalFileEncryptionEnabled", False, True)),
+            Fact("file_encryption_turned_off", "LocalFileEncryptionEnabled goes from true to false",
+                 _flag_turned("LocalFileEncryptionEnabled", True, False)),
+            Fact("ota_turned_on", "OtaEnabled goes from false to true", _flag_turned("OtaEnabled", False, True)),
+            Fact("excluded_document", "the document is excluded from the build", _excluded),
+            Fact("client_document", "the document is a page, snippet or nanoflow", _client_document),
+            Fact("module_holds_offline_contract",
+                 "the module holds an entity synced to devices or a microflow a nanoflow calls",
+                 _module_holds_offline_contract),
+            Fact("has_native_profile", "either snapshot has a native navigation profile", _has_native_profile),
+        )
+    }
+)

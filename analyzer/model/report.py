@@ -1,0 +1,37 @@
+"""The whole result of a check, as reporters receive it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from analyzer.model.findings import Finding, Rule, Verdict
+from analyzer.model.snapshot import SnapshotMeta, SourceInfo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SideSummary:
+    """One snapshot as the report describes it."""
+
+    source: SourceInfo
+    meta: SnapshotMeta
+    units: int
+    elements: int
+    files: int
+    native_profile: bool
+    native_pages: int
+    synced_entities: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckReport:
+    """Everything a reporter needs; reporters are pure functions of it."""
+
+    tool_version: str
+    base: SideSummary
+    head: SideSummary
+    findings: tuple[Finding, ...]
+    verdict: Verdict
+    counts: Mapping[str, int]
+    rules: Mapping[str, Rule]
+    """Every rule that a finding names, by id (for catalogue sections and SARIF)."""

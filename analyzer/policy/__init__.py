@@ -1,0 +1,1 @@
+"""Pure policy: threshold and verdict over classified findings."""

@@ -1,0 +1,1 @@
+"""Pure renderers: a :class:`CheckReport` in, text out. The CLI does all writing."""
