@@ -78,9 +78,11 @@ def _owning_entity_synced(change: Change, ctx: ClassifyContext) -> bool:
 def _association_synced(change: Change, ctx: ClassifyContext) -> bool:
     for element, graph in _sides(change, ctx):
         for ancestor in _ancestors(element, graph):
-            if ancestor.type in ASSOCIATION_TYPES:
-                if ancestor.id in ctx.before_native.synced_associations or ancestor.id in ctx.after_native.synced_associations:
-                    return True
+            if ancestor.type in ASSOCIATION_TYPES and (
+                ancestor.id in ctx.before_native.synced_associations
+                or ancestor.id in ctx.after_native.synced_associations
+            ):
+                return True
     return False
 
 

@@ -13,7 +13,7 @@ import fnmatch
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.classify.facts import FACTS
@@ -76,7 +76,7 @@ class RuleSet:
     """Every rule, in id order."""
 
     rules: tuple[LoadedRule, ...]
-    no_effect: NoEffectSpec = NoEffectSpec()
+    no_effect: NoEffectSpec = field(default_factory=NoEffectSpec)
 
     def get(self, rule_id: str) -> LoadedRule | None:
         """The rule with this id, if any."""

@@ -9,13 +9,12 @@ marked, so a renamed page reads as one rename, not as edits of every page that l
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 
 from analyzer.graph.index import SnapshotIndex, index_snapshot
-import dataclasses
-import fnmatch
-
 from analyzer.model.changes import (
     ABSENT,
     FILE_TYPE,
@@ -67,7 +66,8 @@ def _judge(
     if change.element_type in (FILE_TYPE, PROJECT_TYPE):
         return change
     reason: NoEffect | None = None
-    flags = [flag for flag in (_excluded(before, change.document_id), _excluded(after, change.document_id)) if flag is not None]
+    sides = (_excluded(before, change.document_id), _excluded(after, change.document_id))
+    flags = [flag for flag in sides if flag is not None]
     if flags and all(flags):
         reason = NoEffect.EXCLUDED_DOCUMENT
     elif _globbed(spec.design_time_documents, change.document_type):
@@ -108,7 +108,7 @@ def _diff(before: SnapshotIndex, after: SnapshotIndex) -> list[Change]:
     matched_before = set(pairs.values())
     added_ids = {eid for eid in after.elements if eid not in pairs}
     removed_ids = {eid for eid in before.elements if eid not in matched_before}
-    order_changes = _order_changes(before, after, pairs)
+    order_changes = _order_changes(before, after, pairs, skip_units)
     for after_id, before_id in pairs.items():
         new = after.elements[after_id]
         if new.unit in skip_units and after_id == before_id:
@@ -311,7 +311,7 @@ def _compare(
         kind=kind,
         element_id=new.id,
         element_type=new.type,
-        qualified_name=new.label,
+        qualified_name=after.label(new),
         before_name=old.qualified_name or old.name,
         after_name=new.qualified_name or new.name,
         document_id=document.id,
@@ -365,13 +365,22 @@ def _place(index: SnapshotIndex, element: ModelElement) -> str:
 
 
 def _order_changes(
-    before: SnapshotIndex, after: SnapshotIndex, pairs: Mapping[str, str]
+    before: SnapshotIndex, after: SnapshotIndex, pairs: Mapping[str, str], unchanged_units: set[str]
 ) -> dict[str, list[PropertyChange]]:
     """Parents whose children in one slot kept the same members but changed order."""
     def slots(index: SnapshotIndex, id_of: Mapping[str, str] | None) -> dict[tuple[str, str], list[str]]:
         grouped: dict[tuple[str, str], list[str]] = {}
-        for element in index.snapshot.elements:
-            if element.parent is None or index.elements.get(element.parent, element).unit != element.unit:
+        for unit_id, members in index.unit_elements.items():
+            if unit_id in unchanged_units:
+                continue
+            grouped_unit(members, id_of, grouped)
+        return grouped
+
+    def grouped_unit(
+        members: tuple[ModelElement, ...], id_of: Mapping[str, str] | None, grouped: dict[tuple[str, str], list[str]]
+    ) -> None:
+        for element in members[1:]:  # the unit root's parent is another unit
+            if element.parent is None:
                 continue
             parent = element.parent
             key_id = element.id
@@ -379,7 +388,6 @@ def _order_changes(
                 parent = id_of.get(parent, parent)
                 key_id = id_of.get(key_id, key_id)
             grouped.setdefault((parent, element.slot), []).append(key_id)
-        return grouped
 
     old_slots = slots(before, None)
     new_slots = slots(after, pairs)
@@ -410,7 +418,7 @@ def _whole(kind: ChangeKind, element: ModelElement, index: SnapshotIndex) -> Cha
         kind=kind,
         element_id=element.id,
         element_type=element.type,
-        qualified_name=element.label,
+        qualified_name=index.label(element),
         before_name=name if kind is ChangeKind.REMOVED else None,
         after_name=name if kind is ChangeKind.ADDED else None,
         document_id=document.id,

@@ -3,8 +3,8 @@
 Nodes are element ids (the element itself is in the index, not copied onto the node) and
 ``file:<path>`` for side files. By-name references that resolve to nothing in the project
 (``System.*``, excluded or deleted documents) are tolerated and recorded in ``dangling``, never fatal.
-Between two nodes the graph keeps one edge, the first reference found in canonical order. Edge attribute ``kind`` is ``contains``,
-``name`` (a by-name reference), ``text`` (a name found inside an expression, XPath or template) or
+Between two nodes the graph keeps one edge, the first reference found in canonical order. Edge
+attribute ``kind`` is ``contains``, ``name`` (a by-name reference), ``text`` (a name found inside an expression, XPath or template) or
 ``pointer`` (an in-unit ``...Pointer``); ``property`` is the property path that holds the reference.
 """
 
@@ -46,7 +46,7 @@ class ModelGraph:
     """One snapshot's graph with its index and the names it could not resolve."""
 
     index: SnapshotIndex
-    graph: nx.DiGraph
+    graph: nx.DiGraph[str]
     names: Mapping[str, str]
     """Qualified name → element id (the first element of that name, in canonical order)."""
     dangling: Mapping[str, tuple[str, ...]]
@@ -56,7 +56,7 @@ class ModelGraph:
 def build_graph(snapshot: Snapshot, index: SnapshotIndex | None = None) -> ModelGraph:
     """The graph of one snapshot; pure: the same snapshot always gives the same graph."""
     idx = index if index is not None else index_snapshot(snapshot)
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     names: dict[str, str] = {}
     for element in snapshot.elements:
         if element.qualified_name and element.qualified_name not in names:
@@ -65,6 +65,7 @@ def build_graph(snapshot: Snapshot, index: SnapshotIndex | None = None) -> Model
     graph.add_nodes_from(f"file:{side_file.path}" for side_file in snapshot.files)
     dangling: dict[str, list[str]] = {}
     edges: list[tuple[str, str, dict[str, str]]] = []
+    text_paths: dict[str, bool] = {}  # property paths repeat thousands of times: decide each once
     for element in snapshot.elements:
         if element.parent is not None and element.parent in idx.elements:
             edges.append((element.parent, element.id, {"kind": "contains", "property": element.slot}))
@@ -81,7 +82,10 @@ def build_graph(snapshot: Snapshot, index: SnapshotIndex | None = None) -> Model
             seen.add((reference.target, reference.property))
             edges.append((element.id, target, {"kind": "name", "property": reference.property}))
         for path, value in element.properties.items():
-            if path.rsplit(".", 1)[-1] not in TEXT_FIELDS or not isinstance(value, str) or not value:
+            is_text = text_paths.get(path)
+            if is_text is None:
+                is_text = text_paths[path] = path.rsplit(".", 1)[-1] in TEXT_FIELDS
+            if not is_text or not isinstance(value, str) or not value:
                 continue
             for token in _NAME_TOKEN.findall(value):
                 if (token, path) in seen:

@@ -31,6 +31,28 @@ class SnapshotIndex:
     unit_elements: Mapping[str, tuple[ModelElement, ...]]
     """Unit id → its elements, root first, depth-first."""
 
+    def label(self, element: ModelElement) -> str:
+        """How a person finds the element: its qualified name, else its nearest named owner and its type.
+
+        ``FieldService.WorkOrder.Status`` for an attribute, ``FieldService.WorkOrder › AccessRule`` for an
+        unnamed member, ``FieldService/DomainModel`` for a module's domain model.
+        """
+        if element.qualified_name:
+            return element.qualified_name
+        current = element
+        while current.parent is not None:
+            parent = self.elements.get(current.parent)
+            if parent is None or parent.unit != current.unit:
+                break
+            if parent.qualified_name or parent.name:
+                return f"{parent.qualified_name or parent.name} › {short_type(element.type)}"
+            current = parent
+        document = self.document_labels.get(element.unit, short_type(element.type))
+        root = self.unit_roots.get(element.unit)
+        if root is not None and root.id != element.id:
+            return f"{document} › {short_type(element.type)}"
+        return document
+
     def document_of(self, element: ModelElement) -> ModelElement:
         """The unit root (document, module, folder, domain model) that holds ``element``."""
         return self.unit_roots[element.unit]

@@ -70,6 +70,16 @@ class NativeFacts:
         return entity_id in self.synced_entities
 
 
+def _edges(mg: ModelGraph, key: str) -> Iterable[tuple[str, str, str]]:
+    """Every edge with one of its attributes (typed view over networkx)."""
+    return ((s, t, str(v)) for s, t, v in mg.graph.edges(data=key, default=""))
+
+
+def _out(mg: ModelGraph, node: str, key: str) -> Iterable[tuple[str, str, str]]:
+    """The out-edges of a node with one of their attributes."""
+    return ((s, t, str(v)) for s, t, v in mg.graph.out_edges(node, data=key, default=""))
+
+
 def _unit_type(mg: ModelGraph, unit_id: str) -> str:
     root = mg.index.unit_roots.get(unit_id)
     return root.type if root is not None else ""
@@ -85,7 +95,7 @@ def _links(mg: ModelGraph) -> tuple[dict[str, set[str]], dict[str, set[str]], di
     doc_targets: dict[str, set[str]] = {}
     referrers: dict[str, set[str]] = {}
     elements = mg.index.elements
-    for source, target, kind in mg.graph.edges(data="kind"):
+    for source, target, kind in _edges(mg, "kind"):
         if kind not in ("name", "text"):
             continue
         source_element = elements.get(source)
@@ -147,7 +157,7 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
     native_pages: set[str] = set()
     for element in index.snapshot.elements:
         if element.type == "Forms$LayoutCall" and _unit_type(mg, element.unit) == PAGE:
-            for _, target, prop in mg.graph.out_edges(element.id, data="property"):
+            for _, target, prop in _out(mg, element.id, "property"):
                 target_element = index.elements.get(target)
                 if prop in ("Form", "FormCall.Form") and target_element is not None and target_element.unit in layouts:
                     native_pages.add(element.unit)
@@ -160,7 +170,7 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
                 if element.type == OFFLINE_CONFIG:
                     _add_config(mg, element, configs)
                 continue
-            for _, target, kind in mg.graph.out_edges(element.id, data="kind"):
+            for _, target, kind in _out(mg, element.id, "kind"):
                 target_element = index.elements.get(target)
                 if kind in ("name", "text") and target_element is not None:
                     start.add(target_element.unit)
@@ -239,17 +249,21 @@ def _add_generalizations(mg: ModelGraph, synced: dict[str, SyncedEntity]) -> Non
         for element in _subtree(mg, entity_id):
             if element.type != GENERALIZATION:
                 continue
-            for _, target, kind in mg.graph.out_edges(element.id, data="kind"):
+            for _, target, kind in _out(mg, element.id, "kind"):
                 target_element = mg.index.elements.get(target)
-                if kind == "name" and target_element is not None and target not in synced:
-                    if target_element.type in ENTITY_TYPES:
-                        synced[target] = SyncedEntity(
-                            entity_id=target,
-                            qualified_name=target_element.label,
-                            sync_mode=synced[entity_id].sync_mode,
-                            configured=False,
-                        )
-                        queue.append(target)
+                if (
+                    kind == "name"
+                    and target_element is not None
+                    and target not in synced
+                    and target_element.type in ENTITY_TYPES
+                ):
+                    synced[target] = SyncedEntity(
+                        entity_id=target,
+                        qualified_name=target_element.label,
+                        sync_mode=synced[entity_id].sync_mode,
+                        configured=False,
+                    )
+                    queue.append(target)
 
 
 def _reach(mg: ModelGraph, start: Iterable[str], doc_links: Mapping[str, set[str]]) -> set[str]:

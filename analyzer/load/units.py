@@ -79,10 +79,7 @@ class UnitReader:
         depth: int,
     ) -> None:
         if depth > self._depth_limit:
-            raise InputError(
-                self._location,
-                f"objects nested more than {self._depth_limit} deep (raise with --limit max_depth=N)",
-            )
+            self._too_deep()
         raw_id = obj["$ID"]
         element_id = self._guid(raw_id) if isinstance(raw_id, bytes) else str(raw_id)
         type_name = obj.get("$Type")
@@ -100,10 +97,9 @@ class UnitReader:
         references: list[Reference] = []
         # Members are named after their document (``Module.Page.widget``) or entity
         # (``Module.Entity.Attribute``), not after every named container on the way down.
+        child_prefix: str | None = name_prefix
         if qualified is not None and (depth == 1 or type_name in QUALIFYING_TYPES):
             child_prefix = qualified
-        else:
-            child_prefix = name_prefix
         for key, value in obj.items():
             if key == "$ID" or key == "$Type":
                 continue
@@ -139,6 +135,8 @@ class UnitReader:
         name_prefix: str | None,
         depth: int,
     ) -> None:
+        if depth > self._depth_limit and isinstance(value, dict | list):
+            self._too_deep()
         if isinstance(value, dict):
             if "$ID" in value:
                 self._object(value, owner, path, 0, name_prefix, True, depth + 1)
@@ -165,7 +163,7 @@ class UnitReader:
 
     def _scalar(self, path: str, value: Any, references: list[Reference]) -> Scalar:
         if value is None or isinstance(value, bool | float):
-            return value  # type: ignore[no-any-return]
+            return value
         if isinstance(value, int):
             return int(value)  # bson gives Int64 for int64: keep plain ints so reports print "5"
         if isinstance(value, str):
@@ -183,6 +181,12 @@ class UnitReader:
         if isinstance(value, datetime.datetime):
             return f"datetime:{value.isoformat()}"
         raise InputError(self._location, f"property {path} has an unsupported BSON value ({type(value).__name__})")
+
+    def _too_deep(self) -> None:
+        raise InputError(
+            self._location,
+            f"objects nested more than {self._depth_limit} deep (raise with --limit max_depth=N)",
+        )
 
     def _guid(self, raw: bytes) -> str:
         if len(raw) != 16:

@@ -14,6 +14,7 @@ import re
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from lxml import etree
 
@@ -56,7 +57,7 @@ def _parser() -> etree.XMLParser:
 
 def render_snapshot(snapshot: Snapshot) -> bytes:
     """The snapshot as canonical, pretty-printed XML bytes (the CLI writes them)."""
-    root = etree.Element(_NS + "snapshot", nsmap={None: NAMESPACE})
+    root = etree.Element(_NS + "snapshot", nsmap={None: NAMESPACE})  # type: ignore[dict-item]
     root.set("schema-version", SCHEMA_VERSION)
     meta = etree.SubElement(root, _NS + "meta")
     meta.set("mpr-name", snapshot.meta.mpr_name)
@@ -162,6 +163,9 @@ def read_snapshot_file(path: Path, spec: str, limits: Limits) -> Snapshot:
 
 def parse_snapshot(data: bytes, location: str) -> Snapshot:
     """Parse XML snapshot bytes; anything but a valid snapshot document is an input error."""
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        # never written by render_snapshot (text is escaped); say so before the parser trips on it
+        raise InputError(location, "XML snapshot has a DOCTYPE (DTDs and entities are refused)")
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
@@ -170,7 +174,7 @@ def parse_snapshot(data: bytes, location: str) -> Snapshot:
         raise InputError(location, f"unreadable XML ({exc})") from None
     if root is None:
         raise InputError(location, "empty XML document")
-    docinfo = root.getroottree().docinfo
+    docinfo: Any = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise InputError(location, "XML snapshot has a DOCTYPE (DTDs and entities are refused)")
     if root.tag != _NS + "snapshot":

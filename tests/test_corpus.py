@@ -1,0 +1,157 @@
+"""Every revision of the shared corpus: loads, round-trips through XML, checks clean against itself,
+and every consecutive pair of a project runs to a verdict that reads right to a Mendix developer."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import bson
+import pytest
+
+from analyzer.classify.ruleset import RuleSet
+from analyzer.load.sources import load_source
+from analyzer.load.xml_snapshot import parse_snapshot, render_snapshot
+from analyzer.model.changes import ChangeKind
+from analyzer.model.levels import Level
+from analyzer.model.report import CheckReport
+from analyzer.model.snapshot import Snapshot
+from analyzer.pipeline import check_snapshots, load_rules
+from analyzer.report.text import render_text
+from tests.conftest import corpus_revisions
+
+PROJECTS = [
+    "MendixCap__MX--SFTP-Module",
+    "SuperBypassUdinnn__SIGARA",
+    "TimvanSteenbergen__LocationService",
+    "mendix__Native-Mobile-Resources",
+    "openwallet-foundation-labs__farmworker-wallet-os",
+]
+
+
+def independent_counts(app: Path) -> Counter[str]:
+    """Count ``$ID`` objects per ``$Type`` straight from the unit BSON, without mxota's reader."""
+    mpr = next(app.glob("*.mpr"))
+    connection = sqlite3.connect(mpr.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
+    try:
+        columns = {row[1] for row in connection.execute("pragma table_info(Unit)")}
+        if "Contents" in columns:
+            blobs = [row[0] for row in connection.execute("select Contents from Unit")]
+        else:
+            blobs = []
+            for (raw,) in connection.execute("select UnitID from Unit"):
+                import uuid
+
+                name = str(uuid.UUID(bytes_le=bytes(raw)))
+                blobs.append((app / "mprcontents" / name[0:2] / name[2:4] / f"{name}.mxunit").read_bytes())
+    finally:
+        connection.close()
+    counts: Counter[str] = Counter()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if "$ID" in value:
+                counts[value["$Type"]] += 1
+            for inner in value.values():
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    for blob in blobs:
+        walk(bson.decode(blob))
+    return counts
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> RuleSet:
+    return load_rules()
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("project", PROJECTS)
+def test_every_revision_loads_round_trips_and_checks_clean(corpus: Path, ruleset: RuleSet, project: str) -> None:
+    revisions = dict(corpus_revisions(corpus))[project]
+    previous: Snapshot | None = None
+    reports: list[tuple[str, CheckReport]] = []
+    for revision in revisions:
+        snapshot = load_source(str(revision))
+        # Element counts per type agree with an independent count of $ID objects.
+        assert Counter(snapshot.element_counts()) == independent_counts(revision), revision.name
+        # Loading the app and loading its exported snapshot give equal snapshots.
+        assert parse_snapshot(render_snapshot(snapshot), "exported") == snapshot, revision.name
+        # Checking a revision against itself finds nothing.
+        assert check_snapshots(snapshot, snapshot, ruleset, Level.DATA_RISK).findings == ()
+        if previous is not None:
+            report = check_snapshots(previous, snapshot, ruleset, Level.DATA_RISK)
+            assert render_text(report)  # runs to a verdict and renders
+            reports.append((revision.name, report))
+        previous = snapshot
+    EXPECTATIONS[project](dict(reports))
+
+
+def _kinds(report: CheckReport, document: str) -> Counter[str]:
+    return Counter(f.change.kind.value for f in report.findings if f.change.document_name == document)
+
+
+def _sftp(reports: dict[str, CheckReport]) -> None:
+    upgrade = reports["6c17378"]
+    assert upgrade.verdict.level is Level.STORE
+    assert {f.rule for f in upgrade.findings if f.level is Level.STORE} == {"studio-pro-upgraded"}
+    # The two domain models whose hash changed only by key order are not reported at all.
+    assert not [f for f in upgrade.findings if f.change.document_type == "DomainModels$DomainModel"]
+    assert upgrade.verdict.unclassified == 0
+
+
+def _sigara(reports: dict[str, CheckReport]) -> None:
+    assert all(r.verdict.unclassified == 0 for r in reports.values())
+    # d841a9a "Reset server to localhost": one settings change, nothing else.
+    reset = reports["d841a9a"]
+    assert [(f.rule, f.change.kind) for f in reset.findings] == [("settings-changed", ChangeKind.MODIFIED)]
+    # 6c8e969 renames SettingsModule.Page to Settings_Page: a rename, not a removal and an addition.
+    dashboard = reports["6c8e969"]
+    renames = [
+        f for f in dashboard.findings
+        if f.change.kind is ChangeKind.RENAMED and f.change.element_id == f.change.document_id
+    ]
+    assert [(f.change.before_name, f.change.after_name) for f in renames] == [
+        ("SettingsModule.Page", "SettingsModule.Settings_Page")
+    ]
+
+
+def _location_service(reports: dict[str, CheckReport]) -> None:
+    assert all(r.verdict.unclassified == 0 for r in reports.values())
+    assert all(r.verdict.level <= Level.OTA_REDEPLOY for r in reports.values())
+
+
+def _native_resources(reports: dict[str, CheckReport]) -> None:
+    # The Studio Pro 11 upgrade wrote 32 offline sync configuration rows: a data risk for devices.
+    upgrade = reports["16634131"]
+    assert upgrade.verdict.level is Level.STORE
+    sync_rows = [f for f in upgrade.findings if f.rule == "offline-sync-config-changed"]
+    assert len(sync_rows) == 32
+    # A page-order edit only.
+    assert reports["ce643de9"].verdict.level is Level.OTA
+
+
+def _farmworker(reports: dict[str, CheckReport]) -> None:
+    # 60fd7b3 re-imports modules with new ids: matched by name, not ~1,800 removals and additions.
+    reimport = reports["60fd7b3"]
+    removed_documents = [
+        f
+        for f in reimport.findings
+        if f.change.kind is ChangeKind.REMOVED and f.change.element_id == f.change.document_id
+    ]
+    assert len(removed_documents) < 20
+    assert reports["33035ec"].verdict.level <= Level.OTA_REDEPLOY
+
+
+EXPECTATIONS = {
+    "MendixCap__MX--SFTP-Module": _sftp,
+    "SuperBypassUdinnn__SIGARA": _sigara,
+    "TimvanSteenbergen__LocationService": _location_service,
+    "mendix__Native-Mobile-Resources": _native_resources,
+    "openwallet-foundation-labs__farmworker-wallet-os": _farmworker,
+}
