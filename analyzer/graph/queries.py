@@ -135,14 +135,20 @@ def _entity_of(mg: ModelGraph, element: ModelElement) -> ModelElement | None:
     return None
 
 
-def _association_ends(mg: ModelGraph, association: ModelElement) -> tuple[str, ...]:
-    ends: list[str] = []
-    for _, target, data in mg.graph.out_edges(association.id, data=True):
-        if data.get("kind") == "pointer" or (data.get("kind") == "name" and data.get("property") == "Child"):
-            target_element = mg.index.elements.get(target)
-            if target_element is not None and target_element.type in ENTITY_TYPES:
-                ends.append(target)
-    return tuple(ends)
+def _association_ends(mg: ModelGraph, association: ModelElement) -> tuple[str | None, str | None]:
+    """(owner, other end) entity ids: the parent stores the reference, the child is referred to."""
+
+    def entity(value: object, by_name: bool) -> str | None:
+        if not isinstance(value, str):
+            return None
+        target = mg.names.get(value) if by_name else (value[5:] if value.startswith("guid:") else None)
+        element = mg.index.elements.get(target) if target is not None else None
+        return element.id if element is not None and element.type in ENTITY_TYPES else None
+
+    props = association.properties
+    parent = entity(props.get("ParentPointer"), by_name=False)
+    child = entity(props.get("ChildPointer"), by_name=False) or entity(props.get("Child"), by_name=True)
+    return parent, child
 
 
 def analyze_native(mg: ModelGraph) -> NativeFacts:
@@ -182,7 +188,7 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
         for target in doc_targets.get(unit_id, ()):
             target_element = index.elements[target]
             if target_element.type in ASSOCIATION_TYPES:
-                used_entities.update(_association_ends(mg, target_element))
+                used_entities.update(end for end in _association_ends(mg, target_element) if end is not None)
                 continue
             entity = _entity_of(mg, target_element)
             if entity is not None:
@@ -195,10 +201,14 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
                 entity_id=entity_id, qualified_name=entity.label, sync_mode="All", configured=False
             )
     _add_generalizations(mg, synced)
+    # An association is on devices when the synced entity that owns it stores the reference, or when
+    # both ends are synced; one owned by an entity that stays on the server never reaches a device.
     associations: set[str] = set()
     for element in index.snapshot.elements:
-        if element.type in ASSOCIATION_TYPES and any(end in synced for end in _association_ends(mg, element)):
-            associations.add(element.id)
+        if element.type in ASSOCIATION_TYPES:
+            owner, _child = _association_ends(mg, element)
+            if owner in synced:
+                associations.add(element.id)
     called: set[str] = set()
     for unit_id, targets in doc_links.items():
         if _unit_type(mg, unit_id) == NANOFLOW:
