@@ -49,7 +49,7 @@ def test_profile_reaches_pages_snippets_nanoflows_and_what_they_call(graph: Mode
 
 
 def test_synced_entities_combine_sync_config_and_usage(native: NativeFacts) -> None:
-    synced = {entity.qualified_name: (entity.sync_mode, entity.configured) for entity in native.synced_entities.values()}
+    synced = {e.qualified_name: (e.sync_mode, e.configured) for e in native.synced_entities.values()}
     assert synced["FieldService.Customer"] == ("Constrained", True)  # configured row in the profile
     assert synced["FieldService.Photo"] == ("NoneAndPreserveData", True)
     assert synced["FieldService.WorkOrder"] == ("All", False)  # used by native pages, default mode

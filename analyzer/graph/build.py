@@ -4,8 +4,9 @@ Nodes are element ids (the element itself is in the index, not copied onto the n
 ``file:<path>`` for side files. By-name references that resolve to nothing in the project
 (``System.*``, excluded or deleted documents) are tolerated and recorded in ``dangling``, never fatal.
 Between two nodes the graph keeps one edge, the first reference found in canonical order. Edge
-attribute ``kind`` is ``contains``, ``name`` (a by-name reference), ``text`` (a name found inside an expression, XPath or template) or
-``pointer`` (an in-unit ``...Pointer``); ``property`` is the property path that holds the reference.
+attribute ``kind`` is ``contains``, ``name`` (a by-name reference), ``text`` (a name found inside an
+expression, XPath or template) or ``pointer`` (an in-unit ``...Pointer``); ``property`` is the property
+path that holds the reference.
 """
 
 from __future__ import annotations
