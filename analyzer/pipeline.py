@@ -55,7 +55,11 @@ def check_snapshots(base: Snapshot, head: Snapshot, ruleset: RuleSet, fail_on: L
     before_native, after_native = analyze_native(before_graph), analyze_native(after_graph)
     changes = diff_indexes(before_index, after_index, ruleset.no_effect)
     ctx = ClassifyContext(
-        before=before_graph, after=after_graph, before_native=before_native, after_native=after_native
+        before=before_graph,
+        after=after_graph,
+        before_native=before_native,
+        after_native=after_native,
+        template_provides=ruleset.template_provides,
     )
     findings = classify(changes, ruleset, ctx)
     verdict = decide(findings, fail_on)

@@ -30,11 +30,11 @@ META = SnapshotMeta(
 
 def el(
     id: str, type: str, unit: str, *, name: str | None = None, qn: str | None = None, parent: str | None = None,
-    slot: str = "", index: int = 0, **props: PropertyValue,
+    slot: str = "", index: int = 0, props: dict[str, PropertyValue] | None = None,
 ) -> ModelElement:
     return ModelElement(
         id=id, type=type, name=name, qualified_name=qn, parent=parent, slot=slot, index=index, unit=unit,
-        properties=MappingProxyType(dict(props)),
+        properties=MappingProxyType(dict(props or {})),
     )
 
 
@@ -53,13 +53,13 @@ def snap(*elements: ModelElement, files: tuple[SideFile, ...] = (), version: str
 
 
 def page(unit: str = "u1", name: str = "Home", **props: PropertyValue) -> ModelElement:
-    return el(unit, "Forms$Page", unit, name=name, qn=f"Main.{name}", **props)
+    return el(unit, "Forms$Page", unit, name=name, qn=f"Main.{name}", props=props)
 
 
 def widget(id: str, name: str, *, unit: str = "u1", page_name: str = "Home", index: int = 0,
            **props: PropertyValue) -> ModelElement:
     return el(id, "Forms$TextBox", unit, name=name, qn=f"Main.{page_name}.{name}", parent=unit, slot="Widgets",
-              index=index, **props)
+              index=index, props=props)
 
 
 def test_identical_snapshots_have_no_changes() -> None:
@@ -118,7 +118,9 @@ def test_a_reimported_unit_is_matched_by_type_and_qualified_name() -> None:
 
 
 def test_references_that_follow_a_rename_are_marked() -> None:
-    linker = lambda target: el("u2", "Forms$Page", "u2", name="Menu", qn="Main.Menu", Form=target)  # noqa: E731
+    def linker(target: str) -> ModelElement:
+        return el("u2", "Forms$Page", "u2", name="Menu", qn="Main.Menu", props={"Form": target})
+
     before = snap(page(name="Home"), linker("Main.Home"))
     after = snap(page(name="Start"), linker("Main.Start"))
     changes = {c.element_id: c for c in diff_snapshots(before, after)}
@@ -128,8 +130,8 @@ def test_references_that_follow_a_rename_are_marked() -> None:
 
 def test_diagram_only_changes_are_judged_unable_to_reach_the_app() -> None:
     spec = NoEffectSpec(diagram_properties=("RelativeMiddlePoint",))
-    before = snap(el("m1", "Microflows$Microflow", "m1", name="Go", qn="Main.Go", RelativeMiddlePoint="1;1"))
-    after = snap(el("m1", "Microflows$Microflow", "m1", name="Go", qn="Main.Go", RelativeMiddlePoint="5;5"))
+    before = snap(el("m1", "Microflows$Microflow", "m1", name="Go", qn="Main.Go", props={"RelativeMiddlePoint": "1;1"}))
+    after = snap(el("m1", "Microflows$Microflow", "m1", name="Go", qn="Main.Go", props={"RelativeMiddlePoint": "5;5"}))
     (change,) = diff_snapshots(before, after, spec)
     assert change.no_effect is NoEffect.DIAGRAM
 

@@ -47,9 +47,6 @@ TABLE_LEVEL: Mapping[str, Level] = MappingProxyType(
 
 NOT_YET: Mapping[str, str] = MappingProxyType(
     {
-        "A6": "widget-package-changed judges every added widget package as store; it does not yet compare the "
-        "package's nativeDependencies with those already in the binary (a6-* scenarios expect store).",
-        "A7": "same rule: a JS-only pluggable widget (no <Widget>.json) is still judged store (a7-* expects store).",
         "B4": "studio-pro-upgraded judges every Studio Pro version change as store; it does not yet read the "
         "native template's mendix_version.json range (b4-* expects store).",
     }
@@ -58,25 +55,6 @@ NOT_YET: Mapping[str, str] = MappingProxyType(
 
 XFAIL: Mapping[str, str] = MappingProxyType(
     {
-        "a9-js-action-with-native-dependencies-removed": (
-            "rule bug: native-dependency-declaration-changed (store) has no `change` filter, so the REMOVED "
-            "javascriptsource/fieldservice/actions/TakePicture.json of a removed JS action makes the verdict "
-            "store; row A9 says a removed JS action is ota (widget-package-changed/-removed already split "
-            "added+modified → store from removed → ota)"
-        ),
-        "c1-synced-attribute-retyped-in-place": (
-            "diff bug: analyzer/diff/diff.py _compare never compares old.type with new.type, so a type "
-            "object that keeps its $ID but changes $Type (DecimalAttributeType → IntegerAttributeType) and has "
-            "no other properties yields no change at all: verdict none instead of data-risk "
-            "(synced-attribute-retyped lists '$Type' in any_property but the diff never emits that path)"
-        ),
-        "c5-synced-delete-behavior-changed": (
-            "rule bug: synced-delete-behavior-changed (and synced-association-changed) match element "
-            "'DomainModels$AssociationDeleteBehavior', a type that does not exist; the association's delete "
-            "behaviour object is 'DomainModels$DeleteBehavior' (knowledge/observed_types.tsv, mendix-format.md "
-            "§DomainModel), where the diff reports the ChildDeleteBehavior change: only domain-model-changed "
-            "matches, verdict ota-redeploy instead of data-risk"
-        ),
     }
 )
 """Scenarios that fail because of a rule or analyzer bug (never a fixture bug), with the evidence."""

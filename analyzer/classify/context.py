@@ -16,3 +16,5 @@ class ClassifyContext:
     after: ModelGraph
     before_native: NativeFacts
     after_native: NativeFacts
+    template_provides: tuple[str, ...] = ()
+    """Native modules every native template ships (globs), so a component needing them needs no build."""

@@ -6,6 +6,7 @@ traversal lives here, unit-tested, and the rules stay reviewable data.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -178,6 +179,29 @@ def _module_holds_offline_contract(change: Change, ctx: ClassifyContext) -> bool
     return any(index.modules.get(unit) == module.name for unit in native.microflows_called_from_nanoflows)
 
 
+def _dependency_in_binary(change: Change, ctx: ClassifyContext) -> bool:
+    """The released binary already has this native module at the new version.
+
+    True when every native template provides it (``rules/native-template-provides.toml``), or when the
+    base snapshot's native template lists it, at this version, among its dependencies or the native
+    dependencies its binary reports.
+    """
+    if not change.element_id.startswith("native:"):
+        return False
+    name = change.qualified_name
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in ctx.template_provides):
+        return True
+    wanted = next((p.after for p in change.properties if p.path == "value"), None)
+    if not isinstance(wanted, str):
+        return False
+    in_template = {
+        setting.value
+        for setting in ctx.before.index.snapshot.native
+        if setting.kind == "template" and setting.key in (f"dependency.{name}", f"binaryDependency.{name}")
+    }
+    return bool(in_template) and all(version in in_template for version in wanted.split(" | "))
+
+
 def _has_native_profile(change: Change, ctx: ClassifyContext) -> bool:
     return ctx.before_native.has_native_profile or ctx.after_native.has_native_profile
 
@@ -215,6 +239,9 @@ FACTS: Mapping[str, Fact] = MappingProxyType(
             Fact("module_holds_offline_contract",
                  "the module holds an entity synced to devices or a microflow a nanoflow calls",
                  _module_holds_offline_contract),
+            Fact("dependency_in_binary",
+                 "the released binary already has this native module at this version (template or always provided)",
+                 _dependency_in_binary),
             Fact("has_native_profile", "either snapshot has a native navigation profile", _has_native_profile),
         )
     }

@@ -77,6 +77,8 @@ class RuleSet:
 
     rules: tuple[LoadedRule, ...]
     no_effect: NoEffectSpec = field(default_factory=NoEffectSpec)
+    template_provides: tuple[str, ...] = ()
+    """Native modules (globs) every native template ships, from ``rules/native-template-provides.toml``."""
 
     def get(self, rule_id: str) -> LoadedRule | None:
         """The rule with this id, if any."""
@@ -238,6 +240,7 @@ def parse_rule_files(files: Sequence[tuple[str, str]]) -> RuleSet:
     loaded: list[LoadedRule] = []
     seen: dict[str, str] = {}
     no_effect = NoEffectSpec()
+    template_provides: tuple[str, ...] = ()
     if not files:
         errors.add("rules", "no rule files found")
     for path, text in files:
@@ -246,7 +249,13 @@ def parse_rule_files(files: Sequence[tuple[str, str]]) -> RuleSet:
         except tomllib.TOMLDecodeError as exc:
             errors.add(path, f"invalid TOML ({exc})")
             continue
-        _unknown(document, frozenset({"rule", "no_effect"}), path, errors)
+        _unknown(document, frozenset({"rule", "no_effect", "template_provides"}), path, errors)
+        if "template_provides" in document:
+            provides = document["template_provides"]
+            if not isinstance(provides, dict) or set(provides) - {"packages", "source"}:
+                errors.add(f"{path} [template_provides]", "needs exactly 'packages' and 'source'")
+            else:
+                template_provides += _strings(provides.get("packages", []), f"{path} [template_provides]", errors)
         if "no_effect" in document:
             no_effect = _no_effect_spec(document["no_effect"], f"{path} [no_effect]", errors, no_effect)
         raw_rules = document.get("rule", [])
@@ -259,7 +268,11 @@ def parse_rule_files(files: Sequence[tuple[str, str]]) -> RuleSet:
                 loaded.append(rule)
     if errors.messages:
         raise RuleSetError(f"invalid rule set ({len(errors.messages)} problems): " + "; ".join(errors.messages))
-    return RuleSet(rules=tuple(sorted(loaded, key=lambda r: r.rule.id)), no_effect=no_effect)
+    return RuleSet(
+        rules=tuple(sorted(loaded, key=lambda r: r.rule.id)),
+        no_effect=no_effect,
+        template_provides=tuple(sorted(set(template_provides))),
+    )
 
 
 def _no_effect_spec(raw: Any, where: str, errors: _Errors, current: NoEffectSpec) -> NoEffectSpec:

@@ -18,6 +18,8 @@ from analyzer.graph.index import SnapshotIndex, index_snapshot
 from analyzer.model.changes import (
     ABSENT,
     FILE_TYPE,
+    NATIVE_DOCUMENTS,
+    NATIVE_TYPES,
     PROJECT_TYPE,
     Absent,
     Change,
@@ -63,7 +65,7 @@ def _judge(
     change: Change, spec: NoEffectSpec, before: SnapshotIndex, after: SnapshotIndex, upgraded: bool
 ) -> Change:
     """Mark a change that cannot reach the app, and say why (``NoEffectSpec`` is the data behind it)."""
-    if change.element_type in (FILE_TYPE, PROJECT_TYPE):
+    if change.element_type in (FILE_TYPE, PROJECT_TYPE) or change.element_id.startswith("native:"):
         return change
     reason: NoEffect | None = None
     sides = (_excluded(before, change.document_id), _excluded(after, change.document_id))
@@ -104,6 +106,7 @@ def _diff(before: SnapshotIndex, after: SnapshotIndex) -> list[Change]:
     changes: list[Change] = []
     changes.extend(_project_changes(before.snapshot, after.snapshot))
     changes.extend(_file_changes(before.snapshot, after.snapshot))
+    changes.extend(_native_changes(before.snapshot, after.snapshot))
     skip_units = _unchanged_units(before, after)
     matched_before = set(pairs.values())
     added_ids = {eid for eid in after.elements if eid not in pairs}
@@ -291,6 +294,9 @@ def _compare(
         for change in property_changes(old.properties, new.properties)
         if change.path != "Name" and not _same_target(change, before, after, pairs)
     ]
+    if old.type != new.type:
+        # The same object re-typed in place (an attribute's type object, a generalization switched on or off).
+        changes.insert(0, PropertyChange(path="$Type", before=old.type, after=new.type))
     changes.extend(reorders)
     renamed = old.name != new.name
     old_parent = old.parent
@@ -490,6 +496,45 @@ def _file_changes(base: Snapshot, head: Snapshot) -> list[Change]:
                 document_type=FILE_TYPE,
                 document_name=f"{top}/",
                 properties=details,
+            )
+        )
+    return changes
+
+
+def _native_changes(base: Snapshot, head: Snapshot) -> list[Change]:
+    """Native settings paired by (kind, key): a dependency added, re-versioned or removed, a setting changed."""
+    old = {(s.kind, s.key): s for s in base.native}
+    new = {(s.kind, s.key): s for s in head.native}
+    changes: list[Change] = []
+    for kind, key in sorted(old.keys() | new.keys()):
+        before, after = old.get((kind, key)), new.get((kind, key))
+        if before == after:
+            continue
+        if before is None:
+            change_kind = ChangeKind.ADDED
+        elif after is None:
+            change_kind = ChangeKind.REMOVED
+        else:
+            change_kind = ChangeKind.MODIFIED
+        details: list[PropertyChange] = []
+        for field in ("value", "detail"):
+            old_value = getattr(before, field) if before is not None else ABSENT
+            new_value = getattr(after, field) if after is not None else ABSENT
+            if old_value != new_value and (change_kind is ChangeKind.MODIFIED or field == "value"):
+                details.append(PropertyChange(path=field, before=old_value, after=new_value))
+        document = NATIVE_DOCUMENTS.get(kind, kind)
+        changes.append(
+            Change(
+                kind=change_kind,
+                element_id=f"native:{kind}:{key}",
+                element_type=NATIVE_TYPES.get(kind, "NativeSetting"),
+                qualified_name=key,
+                before_name=key if before is not None else None,
+                after_name=key if after is not None else None,
+                document_id=f"native:{kind}",
+                document_type=NATIVE_TYPES.get(kind, "NativeSetting"),
+                document_name=document,
+                properties=tuple(details),
             )
         )
     return changes

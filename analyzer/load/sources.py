@@ -7,6 +7,7 @@ input files; nothing here writes to an input.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tempfile
 from pathlib import Path
@@ -16,6 +17,8 @@ from analyzer.load import xml_snapshot
 from analyzer.load.files import DirectoryTree, FileTree, GitTree, ZipTree, run_git
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
 from analyzer.load.mpr import SQLITE_HEADER, build_units_and_elements, check_mpr_header, read_tables
+from analyzer.load.native import read_native
+from analyzer.load.native_settings import native_settings
 from analyzer.model.snapshot import SideFile, Snapshot, SourceInfo, SourceKind
 
 SIDE_FILE_ROOTS = ("theme", "themesource", "javascriptsource", "widgets", "nativemobile", "resources")
@@ -28,9 +31,30 @@ ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 
 
-def load_source(spec: str, *, cwd: Path | None = None, limits: Limits = DEFAULT_LIMITS) -> Snapshot:
-    """Read one snapshot of an app from the source the user named."""
+def load_source(
+    spec: str, *, cwd: Path | None = None, limits: Limits = DEFAULT_LIMITS, native_template: str | None = None
+) -> Snapshot:
+    """Read one snapshot of an app from the source the user named.
+
+    ``native_template`` names a Native Template folder for apps that do not keep theirs inside the app
+    directory (``resources/native_template/`` is found without it).
+    """
     base = cwd if cwd is not None else Path.cwd()
+    snapshot = _load(spec, base, limits)
+    if native_template is None or snapshot.source.kind is SourceKind.XML_SNAPSHOT:
+        return snapshot
+    template = Path(native_template)
+    if not template.is_absolute():
+        template = base / template
+    if not template.is_dir():
+        raise InputError(native_template, "native template folder does not exist")
+    facts = read_native(DirectoryTree(template), limits, template_dir=str(template))
+    extra = tuple(s for s in native_settings(facts) if s.kind == "template")
+    merged = {(s.kind, s.key): s for s in (*snapshot.native, *extra)}
+    return dataclasses.replace(snapshot, native=tuple(sorted(merged.values())))
+
+
+def _load(spec: str, base: Path, limits: Limits) -> Snapshot:
     if spec.startswith("git:"):
         return _load_git(spec, base, limits)
     path = base / spec
@@ -134,6 +158,7 @@ def _load_tree(tree: FileTree, mpr: str, mpr_file: Path, source: SourceInfo, lim
         units=units,
         elements=elements,
         files=side_files(tree),
+        native=native_settings(read_native(tree, limits)),
         source=source,
     )
 

@@ -20,6 +20,7 @@ from lxml import etree
 
 from analyzer.errors import InputError
 from analyzer.load.limits import Limits
+from analyzer.model.native import NativeSetting
 from analyzer.model.snapshot import (
     ModelElement,
     MprFormat,
@@ -88,6 +89,14 @@ def render_snapshot(snapshot: Snapshot) -> bytes:
         node.set("path", side_file.path)
         node.set("size", str(side_file.size))
         node.set("sha256", side_file.sha256)
+    native = etree.SubElement(root, _NS + "native")
+    for setting in snapshot.native:
+        node = etree.SubElement(native, _NS + "setting")
+        node.set("kind", setting.kind)
+        _set_text_attribute(node, "key", setting.key)
+        _set_text_attribute(node, "value", setting.value)
+        if setting.detail:
+            _set_text_attribute(node, "detail", setting.detail)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
@@ -232,11 +241,21 @@ def _build(root: etree._Element, location: str) -> Snapshot:
         SideFile(path=node.get("path", ""), size=int(node.get("size", "0")), sha256=node.get("sha256", ""))
         for node in root.iterfind(f"{_NS}files/{_NS}file")
     )
+    native = tuple(
+        NativeSetting(
+            kind=node.get("kind", ""),
+            key=_text_attribute(node, "key") or "",
+            value=_text_attribute(node, "value") or "",
+            detail=_text_attribute(node, "detail") or "",
+        )
+        for node in root.iterfind(f"{_NS}native/{_NS}setting")
+    )
     return Snapshot(
         meta=meta,
         units=tuple(units),
         elements=tuple(elements),
         files=files,
+        native=native,
         source=SourceInfo(kind=SourceKind.XML_SNAPSHOT, location=location),
     )
 

@@ -32,6 +32,27 @@ FILE_TYPE = "File"
 PROJECT_TYPE = "Project"
 """The element type of project-wide metadata (Studio Pro version, MPR format)."""
 
+NATIVE_TYPES = {
+    "dependency": "NativeDependency",
+    "npm-dependency": "NpmDependency",
+    "widget": "WidgetPackage",
+    "widget-content": "WidgetContent",
+    "config": "NativeConfig",
+    "template": "NativeTemplate",
+    "problem": "NativeProblem",
+}
+"""Element type of a change to a native setting, by the setting's kind."""
+
+NATIVE_DOCUMENTS = {
+    "dependency": "native dependencies",
+    "npm-dependency": "vendored npm packages",
+    "widget": "widget packages",
+    "widget-content": "widget packages",
+    "config": "nativemobile/.config",
+    "template": "native template",
+    "problem": "native problems",
+}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NoEffectSpec:

@@ -202,3 +202,19 @@ class NativeFacts:
 
 
 NO_NATIVE_FACTS = NativeFacts()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class NativeSetting:
+    """One flat, comparable fact of the native half: what the diff pairs by ``(kind, key)``.
+
+    ``kind`` is ``dependency`` (a native module some component declares), ``npm-dependency`` (a vendored
+    package that looks native), ``widget`` (a widget package), ``config`` (a Native Mobile Builder
+    setting), ``template`` (a Native Template fact or file) or ``problem``. ``value`` is what is compared;
+    ``detail`` says who declares it, for reports, and is compared too.
+    """
+
+    kind: str
+    key: str
+    value: str
+    detail: str = ""

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from analyzer.model.native import NativeSetting
+
 Scalar = str | int | float | bool | None
 """A decoded BSON leaf. GUIDs, binaries and datetimes are normalised to strings by the loader."""
 
@@ -128,6 +130,8 @@ class Snapshot:
     units: tuple[Unit, ...]
     elements: tuple[ModelElement, ...]
     files: tuple[SideFile, ...]
+    native: tuple[NativeSetting, ...] = ()
+    """The native half (dependencies, widgets, builder configuration, template), flattened and sorted."""
     source: SourceInfo = field(compare=False)
 
     def element_counts(self) -> Mapping[str, int]:
