@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from lxml import html as lxml_html
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,6 +44,23 @@ FLAGS = (
     "--disable-extensions",
     "--hide-scrollbars",
 )
+
+
+def by_id(root: etree._Element, element_id: str) -> etree._Element:
+    """The one element with this id."""
+    found = [element for element in root.iter() if element.get("id") == element_id]
+    assert len(found) == 1, f"{len(found)} elements with id {element_id!r}"
+    return found[0]
+
+
+def by_class(root: etree._Element, name: str) -> list[etree._Element]:
+    """Elements under ``root`` whose class list holds ``name``."""
+    return [element for element in root.iter() if name in (element.get("class") or "").split()]
+
+
+def text_of(element: etree._Element) -> str:
+    return "".join(str(text) for text in element.itertext())
+
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs /usr/bin/chromium (apt-get install -y chromium)")
 
@@ -90,7 +108,7 @@ def test_page_renders_without_console_errors(tmp_path: Path) -> None:
     assert not _page_errors(stderr), "\n".join(_page_errors(stderr))
     document = lxml_html.document_fromstring(dom)
     assert document.get("data-ready") == "true", "the page's script did not finish"
-    findings = document.find_class("finding")
+    findings = by_class(document, "finding")
     assert findings
     assert all(element.get("hidden") is None for element in findings)
 
@@ -100,25 +118,25 @@ def test_level_filter_from_the_url_hash(tmp_path: Path) -> None:
     assert not _page_errors(stderr), "\n".join(_page_errors(stderr))
     document = lxml_html.document_fromstring(dom)
     assert document.get("data-ready") == "true"
-    findings = document.find_class("finding")
+    findings = by_class(document, "finding")
     visible = [element for element in findings if element.get("hidden") is None]
     assert visible, "no store finding is visible"
     assert len(visible) < len(findings), "nothing was filtered out"
     assert {element.get("data-category") for element in visible} == {"store"}
-    sections = [section for section in document.find_class("group") if section.get("hidden") is None]
+    sections = [section for section in by_class(document, "group") if section.get("hidden") is None]
     assert [section.get("data-category") for section in sections] == ["store"]
     boxes = {box.get("data-filter"): box.get("checked") is not None for box in document.iter("input")}
     assert boxes.get("store") is True
     assert boxes.get("ota") is False
-    assert f"{len(visible)} of {len(findings)} shown" in document.get_element_by_id("shown").text_content()
+    assert f"{len(visible)} of {len(findings)} shown" in text_of(by_id(document, "shown"))
 
 
 def test_search_from_the_url_hash(tmp_path: Path) -> None:
     dom, _ = _dump_dom(tmp_path, _page(tmp_path).as_uri() + "#q=Visit_Customer")
     document = lxml_html.document_fromstring(dom)
-    visible = [element for element in document.find_class("finding") if element.get("hidden") is None]
+    visible = [element for element in by_class(document, "finding") if element.get("hidden") is None]
     assert visible
-    assert all("visit_customer" in element.text_content().lower() for element in visible)
+    assert all("visit_customer" in text_of(element).lower() for element in visible)
 
 
 # ------------------------------------------------------------------------------------------- screenshot

@@ -7,6 +7,7 @@ them (review the diff before committing).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 import re
@@ -208,6 +209,22 @@ def synthetic_report(count: int, mpr_format: MprFormat = MprFormat.V2, fail_on: 
     )
 
 
+def by_id(root: etree._Element, element_id: str) -> etree._Element:
+    """The one element with this id."""
+    found = [element for element in root.iter() if element.get("id") == element_id]
+    assert len(found) == 1, f"{len(found)} elements with id {element_id!r}"
+    return found[0]
+
+
+def by_class(root: etree._Element, name: str) -> list[etree._Element]:
+    """Elements under ``root`` whose class list holds ``name``."""
+    return [element for element in root.iter() if name in (element.get("class") or "").split()]
+
+
+def text_of(element: etree._Element) -> str:
+    return "".join(str(text) for text in element.itertext())
+
+
 # ---------------------------------------------------------------------------------------------- registry
 
 
@@ -305,7 +322,7 @@ def _validate_sarif(document: dict[str, object]) -> None:
         pytest.skip(f"{SARIF_SCHEMA} is absent")
     schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
     try:
-        import jsonschema
+        jsonschema = importlib.import_module("jsonschema")
     except ImportError:
         _check_sarif_by_hand(document)
         return
@@ -435,19 +452,19 @@ def test_html_parses_and_is_self_contained(reports: dict[str, CheckReport]) -> N
         assert not _external_references(document), name
         assert 'src="http' not in text and 'href="http' not in text
         assert "@import" not in text and "url(" not in text
-        banner = document.get_element_by_id("verdict")
+        banner = by_id(document, "verdict")
         assert banner.get("data-verdict") == report.verdict.level.value
-        findings = document.find_class("finding")
+        findings = by_class(document, "finding")
         assert len(findings) == len(report.findings)
         ids = {element.get("id") for element in document.iter() if isinstance(element.tag, str) and element.get("id")}
         for link in document.iter("a"):
             target = link.get("href", "")
             if target.startswith("#") and "=" not in target:
                 assert target[1:] in ids, f"{name}: dangling link {target}"
-        catalogue = document.get_element_by_id("rules")
-        assert len(catalogue.find_class("rule")) == len({f.rule for f in report.findings} | set(report.rules))
-        assert document.get_element_by_id("snapshots") is not None
-        assert document.get_element_by_id("plan") is not None
+        catalogue = by_id(document, "rules")
+        assert len(by_class(catalogue, "rule")) == len({f.rule for f in report.findings} | set(report.rules))
+        assert by_id(document, "snapshots") is not None
+        assert by_id(document, "plan") is not None
 
 
 def test_html_escapes_model_strings() -> None:
@@ -461,12 +478,12 @@ def test_html_stays_usable_with_thousands_of_findings() -> None:
     report = synthetic_report(6_000)
     text = render_html(report)
     document = lxml_html.document_fromstring(text)
-    assert len(document.find_class("finding")) == len(report.findings)
-    none_section = document.get_element_by_id("cat-none")
-    assert none_section.find_class("doc") == []  # folded into counts per rule
-    assert len(none_section.find_class("rulegroup")) == 1
-    ota = document.get_element_by_id("cat-ota")
-    assert all(not doc.get("open") for doc in ota.find_class("doc"))  # big mild groups start closed
+    assert len(by_class(document, "finding")) == len(report.findings)
+    none_section = by_id(document, "cat-none")
+    assert by_class(none_section, "doc") == []  # folded into counts per rule
+    assert len(by_class(none_section, "rulegroup")) == 1
+    ota = by_id(document, "cat-ota")
+    assert all(not doc.get("open") for doc in by_class(ota, "doc"))  # big mild groups start closed
     assert len(text.encode("utf-8")) < 12_000_000
 
 
