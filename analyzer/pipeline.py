@@ -60,6 +60,7 @@ def check_snapshots(base: Snapshot, head: Snapshot, ruleset: RuleSet, fail_on: L
         before_native=before_native,
         after_native=after_native,
         template_provides=ruleset.template_provides,
+        template_versions=ruleset.template_versions,
     )
     findings = classify(changes, ruleset, ctx)
     verdict = decide(findings, fail_on)

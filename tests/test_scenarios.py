@@ -46,10 +46,7 @@ TABLE_LEVEL: Mapping[str, Level] = MappingProxyType(
 """The verdict the rule table gives each row (OTA, OTA+RT, CAUTION), as a level."""
 
 NOT_YET: Mapping[str, str] = MappingProxyType(
-    {
-        "B4": "studio-pro-upgraded judges every Studio Pro version change as store; it does not yet read the "
-        "native template's mendix_version.json range (b4-* expects store).",
-    }
+    {}
 )
 """Rows whose table verdict the rule set cannot give yet; their scenarios record today's conservative level."""
 

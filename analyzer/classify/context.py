@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from analyzer.graph.build import ModelGraph
 from analyzer.graph.queries import NativeFacts
+from analyzer.model.native import TemplateRange
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,5 +17,7 @@ class ClassifyContext:
     after: ModelGraph
     before_native: NativeFacts
     after_native: NativeFacts
+    template_versions: tuple[TemplateRange, ...] = ()
+    """The newest known Studio Pro → native template table (``rules/template-versions.toml``)."""
     template_provides: tuple[str, ...] = ()
     """Native modules every native template ships (globs), so a component needing them needs no build."""

@@ -23,7 +23,9 @@ from analyzer.graph.queries import (
     SNIPPET,
 )
 from analyzer.model.changes import Change, ChangeKind
+from analyzer.model.native import NativeSetting, TemplateRange
 from analyzer.model.snapshot import ModelElement
+from analyzer.model.versions import template_range_for, version_matches
 
 FactFunction = Callable[[Change, ClassifyContext], bool]
 
@@ -202,6 +204,46 @@ def _dependency_in_binary(change: Change, ctx: ClassifyContext) -> bool:
     return bool(in_template) and all(version in in_template for version in wanted.split(" | "))
 
 
+def app_template_ranges(settings: tuple[NativeSetting, ...]) -> tuple[TemplateRange, ...]:
+    """The app's own ``mendix_version.json`` table, back from its flattened settings, in file order."""
+    entries: list[tuple[int, TemplateRange]] = []
+    for setting in settings:
+        if setting.kind == "template" and setting.key.startswith("mendixVersion."):
+            pattern, _, bounds = setting.value.partition(" -> ")
+            low, _, high = bounds.partition(" .. ")
+            entry = TemplateRange(studio_pro_pattern=pattern, min=low, max=high)
+            entries.append((int(setting.key.split(".", 1)[1]), entry))
+    return tuple(entry for _, entry in sorted(entries))
+
+
+def _upgrade_within_template_range(change: Change, ctx: ClassifyContext) -> bool:
+    """Studio Pro changed, but both template tables give the same template range for the old and the new
+    version, and the released binary's template version (when known) lies in it."""
+    versions = next((p for p in change.properties if p.path == "ProductVersion"), None)
+    if versions is None or not isinstance(versions.before, str) or not isinstance(versions.after, str):
+        return False
+    base_native = ctx.before.index.snapshot.native
+    tables = [table for table in (app_template_ranges(base_native), ctx.template_versions) if table]
+    if not tables:
+        return False
+    required: tuple[str, str] | None = None
+    for table in tables:
+        old = template_range_for(versions.before, table)
+        new = template_range_for(versions.after, table)
+        if old is None or new is None or old != new:
+            return False
+        required = new
+    built_with = next((s.value for s in base_native if s.kind == "template" and s.key == "version"), None)
+    if built_with is not None and required is not None:
+        low, high = required
+        try:
+            inside = version_matches(built_with, f">={low}") and (high == "*" or version_matches(built_with, high))
+        except ValueError:
+            return False
+        return inside
+    return True
+
+
 def _has_native_profile(change: Change, ctx: ClassifyContext) -> bool:
     return ctx.before_native.has_native_profile or ctx.after_native.has_native_profile
 
@@ -242,6 +284,9 @@ FACTS: Mapping[str, Fact] = MappingProxyType(
             Fact("dependency_in_binary",
                  "the released binary already has this native module at this version (template or always provided)",
                  _dependency_in_binary),
+            Fact("upgrade_within_template_range",
+                 "Studio Pro changed inside one native template range, in both the app's and the newest table",
+                 _upgrade_within_template_range),
             Fact("has_native_profile", "either snapshot has a native navigation profile", _has_native_profile),
         )
     }

@@ -21,6 +21,8 @@ from analyzer.errors import UsageError
 from analyzer.model.changes import Change, ChangeKind, NoEffect, NoEffectSpec, PropertyChange
 from analyzer.model.findings import UNCLASSIFIED, Rule
 from analyzer.model.levels import Level
+from analyzer.model.native import TemplateRange
+from analyzer.model.versions import parse_range
 
 RULE_KEYS = frozenset({"id", "level", "title", "reason", "advice", "source", "rows", "match", "example"})
 MATCH_KEYS = frozenset(
@@ -79,6 +81,8 @@ class RuleSet:
     no_effect: NoEffectSpec = field(default_factory=NoEffectSpec)
     template_provides: tuple[str, ...] = ()
     """Native modules (globs) every native template ships, from ``rules/native-template-provides.toml``."""
+    template_versions: tuple[TemplateRange, ...] = ()
+    """The newest known ``mendix_version.json`` table, in file order, from ``rules/template-versions.toml``."""
 
     def get(self, rule_id: str) -> LoadedRule | None:
         """The rule with this id, if any."""
@@ -241,6 +245,7 @@ def parse_rule_files(files: Sequence[tuple[str, str]]) -> RuleSet:
     seen: dict[str, str] = {}
     no_effect = NoEffectSpec()
     template_provides: tuple[str, ...] = ()
+    template_versions: tuple[TemplateRange, ...] = ()
     if not files:
         errors.add("rules", "no rule files found")
     for path, text in files:
@@ -249,7 +254,10 @@ def parse_rule_files(files: Sequence[tuple[str, str]]) -> RuleSet:
         except tomllib.TOMLDecodeError as exc:
             errors.add(path, f"invalid TOML ({exc})")
             continue
-        _unknown(document, frozenset({"rule", "no_effect", "template_provides"}), path, errors)
+        _unknown(document, frozenset({"rule", "no_effect", "template_provides", "template_versions"}), path, errors)
+        if "template_versions" in document:
+            where = f"{path} [template_versions]"
+            template_versions += _template_versions(document["template_versions"], where, errors)
         if "template_provides" in document:
             provides = document["template_provides"]
             if not isinstance(provides, dict) or set(provides) - {"packages", "source"}:
@@ -272,7 +280,26 @@ def parse_rule_files(files: Sequence[tuple[str, str]]) -> RuleSet:
         rules=tuple(sorted(loaded, key=lambda r: r.rule.id)),
         no_effect=no_effect,
         template_provides=tuple(sorted(set(template_provides))),
+        template_versions=template_versions,
     )
+
+
+def _template_versions(raw: Any, where: str, errors: _Errors) -> tuple[TemplateRange, ...]:
+    if not isinstance(raw, dict) or set(raw) != {"ranges", "source"}:
+        errors.add(where, "needs exactly 'ranges' and 'source'")
+        return ()
+    ranges: list[TemplateRange] = []
+    for entry in raw["ranges"] if isinstance(raw["ranges"], list) else []:
+        if not (isinstance(entry, list) and len(entry) == 3 and all(isinstance(v, str) for v in entry)):
+            errors.add(where, f"each range is [studio_pro_pattern, min, max], not {entry!r}")
+            continue
+        try:
+            parse_range(entry[0])
+        except ValueError as exc:
+            errors.add(where, f"{entry[0]!r} is not a version range ({exc})")
+            continue
+        ranges.append(TemplateRange(studio_pro_pattern=entry[0], min=entry[1], max=entry[2]))
+    return tuple(ranges)
 
 
 def _no_effect_spec(raw: Any, where: str, errors: _Errors, current: NoEffectSpec) -> NoEffectSpec:
