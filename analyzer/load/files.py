@@ -7,11 +7,14 @@ the same code. No view ever writes to what it reads.
 from __future__ import annotations
 
 import io
+import lzma
 import os
 import stat
+import struct
 import subprocess
 import threading
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -53,6 +56,22 @@ def _safe_relative(path: str) -> str | None:
     return "/".join(part for part in parts if part not in ("", "."))
 
 
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    ValueError,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,  # an encrypted member ("password required")
+    zlib.error,
+    lzma.LZMAError,
+    struct.error,
+    IndexError,
+    KeyError,
+)
+"""What :mod:`zipfile` and its decompressors raise on a corrupt archive (none of it is a bug of ours)."""
+
+
 class DirectoryTree:
     """An app directory on disk. Symbolic links that lead out of it are refused, not followed."""
 
@@ -63,6 +82,7 @@ class DirectoryTree:
         self._subtrees = subtrees
         self._paths: tuple[str, ...] | None = None
         self._sizes: dict[str, int] = {}
+        self._folders_inside: dict[str, bool] = {"": True}
 
     def _inside(self, path: Path) -> bool:
         try:
@@ -79,6 +99,8 @@ class DirectoryTree:
                 base = self.root / top if top else self.root
                 if not base.is_dir():
                     continue
+                if top and not self._folder_inside(top):
+                    raise InputError(str(base), "symbolic link points outside the app directory")
                 for dirpath, dirnames, filenames in os.walk(base, onerror=self._walk_error):
                     dirnames.sort()
                     here = Path(dirpath)
@@ -109,11 +131,20 @@ class DirectoryTree:
             self._sizes[path] = self._stat(path).st_size
         return self._sizes[path]
 
+    def _folder_inside(self, folder: str) -> bool:
+        """Whether a folder of the app (``mprcontents/53/6b``) resolves inside it; one check per folder."""
+        known = self._folders_inside.get(folder)
+        if known is None:
+            known = self._inside(self.root / folder)
+            self._folders_inside[folder] = known
+        return known
+
     def _stat(self, path: str) -> os.stat_result:
         full = self.root / path
         try:
             st = full.lstat()
-            if stat.S_ISLNK(st.st_mode):
+            # a link in the file's own name or in a folder above it must stay inside the app
+            if stat.S_ISLNK(st.st_mode) or not self._folder_inside(path.rpartition("/")[0]):
                 if not self._inside(full):
                     raise InputError(str(full), "symbolic link points outside the app directory")
                 st = full.stat()
@@ -121,6 +152,8 @@ class DirectoryTree:
             raise InputError(str(full), "file is missing") from None
         except OSError as exc:
             raise InputError(str(full), f"cannot read: {exc.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(str(full), "is not a regular file")
         return st
 
     def read(self, path: str) -> bytes:
@@ -151,7 +184,7 @@ class ZipTree:
         try:
             self._zip = zipfile.ZipFile(io.BytesIO(data))
             infos = self._zip.infolist()
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except _ZIP_ERRORS as exc:
             raise InputError(description, f"not a readable zip archive ({exc})") from None
         if len(infos) > limits.max_archive_entries:
             raise InputError(
@@ -198,7 +231,7 @@ class ZipTree:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 return archive.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except _ZIP_ERRORS as exc:
             raise InputError(description, f"not a readable zip archive ({exc})") from None
 
     def paths(self) -> tuple[str, ...]:
@@ -218,7 +251,7 @@ class ZipTree:
         try:
             with self._zip.open(member.info) as handle:
                 data = handle.read(member.info.file_size + 1)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        except _ZIP_ERRORS as exc:
             raise InputError(f"{self.description}!{path}", f"corrupt archive entry ({exc})") from None
         if len(data) != member.info.file_size:
             raise InputError(f"{self.description}!{path}", "archive entry size does not match its header")
@@ -237,6 +270,8 @@ def run_git(args: list[str], cwd: Path, what: str) -> bytes:
         )
     except FileNotFoundError:
         raise InputError(what, "git is not installed") from None
+    if done.returncode != 0 and args[0] == "rev-parse" and "--quiet" in args and not done.stderr.strip():
+        return b""  # ``rev-parse --verify --quiet`` answers "no such revision" with silence, not an error
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise InputError(what, message[-1] if message else f"git {args[0]} failed")

@@ -19,7 +19,7 @@ from bson.errors import BSONError
 from analyzer.errors import InputError
 from analyzer.load.files import FileTree
 from analyzer.load.limits import Limits
-from analyzer.load.units import UnitReader, contents_hash, guid
+from analyzer.load.units import UnitReader, guid
 from analyzer.model.snapshot import ModelElement, MprFormat, SnapshotMeta, Unit
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -63,7 +63,7 @@ def read_tables(mpr_file: Path, location: str, limits: Limits) -> MprTables:
     """Read ``_MetaData`` and ``Unit`` from an ``.mpr`` on disk, never writing to it."""
     try:
         with mpr_file.open("rb") as handle:
-            check_mpr_header(handle.read(len(SQLITE_HEADER)), location)
+            check_mpr_header(handle.read(len(LFS_POINTER)), location)
     except OSError as exc:
         raise InputError(location, f"cannot read: {exc.strerror}") from None
     uri = mpr_file.resolve().as_uri() + "?mode=ro&immutable=1"
@@ -143,7 +143,9 @@ def unit_file(unit_id: str) -> str:
     return f"mprcontents/{unit_id[0:2]}/{unit_id[2:4]}/{unit_id}.mxunit"
 
 
-def unit_contents(tables: MprTables, tree: FileTree, mpr_path: str) -> Iterator[tuple[UnitRow, str, bytes]]:
+def unit_contents(
+    tables: MprTables, tree: FileTree, mpr_path: str, limits: Limits
+) -> Iterator[tuple[UnitRow, str, bytes]]:
     """Each unit row with where its BSON lives and the BSON bytes, in unit-id order."""
     if tables.meta.mpr_format is MprFormat.V1:
         for row in tables.rows:
@@ -151,6 +153,13 @@ def unit_contents(tables: MprTables, tree: FileTree, mpr_path: str) -> Iterator[
             yield row, mpr_path, row.contents
         return
     by_path = {unit_file(row.id): row for row in tables.rows}
+    for path in by_path:
+        # refuse a huge unit file before reading it, not after
+        if tree.size(path) > limits.max_unit_bytes:
+            raise InputError(
+                f"{tree.description}:{path}",
+                f"unit is {tree.size(path)} bytes, over the limit (raise with --limit max_unit_bytes=N)",
+            )
     for path, data in tree.read_many(by_path):
         yield by_path[path], path, data
 
@@ -169,6 +178,8 @@ def decode_unit(data: bytes, location: str, limits: Limits) -> dict[str, Any]:
     try:
         document = bson.decode(data)
     except (BSONError, RecursionError, ValueError, OverflowError, TypeError, UnicodeError) as exc:
+        if isinstance(exc, RecursionError) or "recursion" in str(exc):
+            raise InputError(location, "corrupt BSON: objects nested too deeply to decode") from None
         raise InputError(location, f"corrupt BSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(document, dict):
         raise InputError(location, "unit is not a BSON document")
@@ -197,14 +208,13 @@ def _build_units_and_elements(
 ) -> tuple[tuple[Unit, ...], tuple[ModelElement, ...]]:
     decoded: dict[str, tuple[UnitRow, str, dict[str, Any]]] = {}
     total = 0
-    for row, path, data in unit_contents(tables, tree, mpr_path):
+    for row, path, data in unit_contents(tables, tree, mpr_path, limits):
         total += len(data)
         if total > limits.max_model_bytes:
             raise InputError(
                 location, f"model is larger than {limits.max_model_bytes} bytes (raise with --limit max_model_bytes=N)"
             )
-        where = f"{location}:{path}" if path != mpr_path else f"{location} (unit {row.id})"
-        decoded[row.id] = (row, path, decode_unit(data, where, limits))
+        decoded[row.id] = (row, path, decode_unit(data, _unit_location(location, mpr_path, path, row), limits))
     types = {unit_id: str(doc.get("$Type", "")) for unit_id, (_, _, doc) in decoded.items()}
     names = {unit_id: doc.get("Name") for unit_id, (_, _, doc) in decoded.items()}
     module_of = _modules(decoded, types, names)
@@ -212,7 +222,7 @@ def _build_units_and_elements(
     elements: list[ModelElement] = []
     for unit_id in sorted(decoded):
         row, path, document = decoded[unit_id]
-        where = f"{location}:{path}" if path != mpr_path else f"{location} (unit {row.id})"
+        where = _unit_location(location, mpr_path, path, row)
         unit_type = types[unit_id]
         units.append(
             Unit(
@@ -233,13 +243,25 @@ def _build_units_and_elements(
             prefix, qualify = module, True
         reader = UnitReader(row.id, where, limits.max_depth)
         parent = None if row.container in (None, row.id) else row.container
-        read = reader.read(document, parent=parent, slot=row.containment, name_prefix=prefix, qualify=qualify)
+        try:
+            read = reader.read(document, parent=parent, slot=row.containment, name_prefix=prefix, qualify=qualify)
+        except RecursionError:
+            raise InputError(
+                where, "objects nested too deeply to read (lower than --limit max_depth allows)"
+            ) from None
         elements.extend(read)
         if len(elements) > limits.max_elements:
             raise InputError(
                 location, f"model has more than {limits.max_elements} elements (raise with --limit max_elements=N)"
             )
     return tuple(units), tuple(elements)
+
+
+def _unit_location(location: str, mpr_path: str, path: str, row: UnitRow) -> str:
+    """Where a unit's BSON is, for messages: its ``.mxunit`` file (v2) or its row of the ``.mpr`` (v1)."""
+    if path != mpr_path:
+        return f"{location}:{path}"
+    return f"{location}/{mpr_path} (unit {row.id})"
 
 
 def _modules(

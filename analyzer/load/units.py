@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 from analyzer.errors import InputError
 from analyzer.model.snapshot import ModelElement, PropertyValue, Reference, ReferenceKind, Scalar
@@ -182,7 +182,7 @@ class UnitReader:
             return f"datetime:{value.isoformat()}"
         raise InputError(self._location, f"property {path} has an unsupported BSON value ({type(value).__name__})")
 
-    def _too_deep(self) -> None:
+    def _too_deep(self) -> NoReturn:
         raise InputError(
             self._location,
             f"objects nested more than {self._depth_limit} deep (raise with --limit max_depth=N)",
