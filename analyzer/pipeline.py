@@ -20,6 +20,8 @@ from analyzer.load.sources import load_source
 from analyzer.model.levels import Level
 from analyzer.model.report import CheckReport, SideSummary
 from analyzer.model.snapshot import Snapshot
+from analyzer.policy.delivery import detect_delivery
+from analyzer.policy.plan import build_plan
 from analyzer.policy.verdict import decide
 
 
@@ -64,6 +66,7 @@ def check_snapshots(base: Snapshot, head: Snapshot, ruleset: RuleSet, fail_on: L
     )
     findings = classify(changes, ruleset, ctx)
     verdict = decide(findings, fail_on)
+    delivery = detect_delivery(before_graph)
     named = {finding.rule for finding in findings} | {rule for finding in findings for rule in finding.rules}
     rules = {loaded.rule.id: loaded.rule for loaded in ruleset.rules if loaded.rule.id in named}
     return CheckReport(
@@ -74,6 +77,8 @@ def check_snapshots(base: Snapshot, head: Snapshot, ruleset: RuleSet, fail_on: L
         verdict=verdict,
         counts=MappingProxyType(dict(count_by_level(findings))),
         rules=MappingProxyType(dict(sorted(rules.items()))),
+        delivery=delivery,
+        plan=build_plan(verdict.level, findings, delivery, base.native),
     )
 
 

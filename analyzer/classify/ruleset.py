@@ -26,7 +26,10 @@ from analyzer.model.versions import parse_range
 
 RULE_KEYS = frozenset({"id", "level", "title", "reason", "advice", "source", "rows", "match", "example"})
 MATCH_KEYS = frozenset(
-    {"element", "document", "change", "path", "any_property", "only_properties", "no_effect", "facts", "not_facts"}
+    {
+        "element", "document", "change", "path", "not_path", "any_property", "only_properties", "no_effect",
+        "facts", "not_facts",
+    }
 )
 EXAMPLE_KEYS = frozenset(
     {"expect", "element", "document", "change", "path", "properties", "facts", "name", "no_effect"}
@@ -47,6 +50,7 @@ class Match:
     document: tuple[str, ...] = ()
     change: tuple[ChangeKind, ...] = ()
     path: tuple[str, ...] = ()
+    not_path: tuple[str, ...] = ()
     any_property: tuple[str, ...] = ()
     only_properties: tuple[str, ...] = ()
     no_effect: tuple[NoEffect, ...] = ()
@@ -109,6 +113,8 @@ def matches(match: Match, change: Change, fact: Callable[[str], bool]) -> bool:
     if match.change and change.kind not in match.change:
         return False
     if match.path and not _glob(match.path, change.qualified_name):
+        return False
+    if match.not_path and _glob(match.not_path, change.qualified_name):
         return False
     if match.any_property and not any(_property_glob(match.any_property, p) for p in change.properties):
         return False
@@ -190,6 +196,7 @@ def _match(raw: Any, where: str, errors: _Errors) -> Match:
         document=fields.get("document", ()),
         change=_kinds(fields.get("change", ()), f"{where}.change", errors),
         path=fields.get("path", ()),
+        not_path=fields.get("not_path", ()),
         any_property=fields.get("any_property", ()),
         only_properties=fields.get("only_properties", ()),
         facts=fields.get("facts", ()),

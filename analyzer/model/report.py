@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from analyzer.model.delivery import Channel, Delivery, PushPlan
 from analyzer.model.findings import Finding, Rule, Verdict
 from analyzer.model.snapshot import SnapshotMeta, SourceInfo
 
@@ -35,3 +36,11 @@ class CheckReport:
     counts: Mapping[str, int]
     rules: Mapping[str, Rule]
     """Every rule that a finding names, by id (for catalogue sections and SARIF)."""
+    delivery: Delivery = field(default_factory=lambda: Delivery(channel=Channel.UNKNOWN, evidence=()))
+    """How the released binary (the base) receives over-the-air updates."""
+    plan: PushPlan = field(
+        default_factory=lambda: PushPlan(mechanism="unknown", headline="", steps=())
+    )
+    """What to do next, for the verdict and the channel."""
+    mode: str = "release"
+    """``release`` (base → candidate), ``rollback`` (live → older) or ``initial`` (no released binary yet)."""

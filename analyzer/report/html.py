@@ -16,7 +16,6 @@ import jinja2
 from analyzer.model.findings import Finding, Gate
 from analyzer.model.levels import Level
 from analyzer.model.report import CheckReport, SideSummary
-from analyzer.policy.plan import plan_for
 from analyzer.report.markdown import (
     CATEGORIES,
     CATEGORY_BLURBS,
@@ -357,7 +356,14 @@ def render_html(report: CheckReport) -> str:
         categories=CATEGORIES,
         category_titles=CATEGORY_TITLES,
         total=len(report.findings),
-        plan=plan_for(verdict.level),
+        plan=report.plan.steps,
+        plan_headline=report.plan.headline,
+        plan_command=report.plan.command or "",
+        held_back=report.plan.held_back,
+        channel=report.delivery.channel.value,
+        channel_evidence=report.delivery.evidence,
+        no_channel=report.plan.mechanism == "none",
+        mode=report.mode,
         sections=_sections(report),
         catalogue=_catalogue(report),
         meta_rows=_meta_rows(report),

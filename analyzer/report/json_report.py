@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from analyzer.model.changes import Absent
 from analyzer.model.findings import Finding
 from analyzer.model.report import CheckReport, SideSummary
-from analyzer.model.changes import Absent
-from analyzer.policy.plan import plan_for
 from analyzer.report.values import json_value
 
 SCHEMA_VERSION = 1
@@ -82,12 +81,20 @@ def report_document(report: CheckReport) -> dict[str, Any]:
         "gate_reasons": list(verdict.reasons),
         "fail_on": verdict.fail_on.value,
         "delivery": {
-            "channel": "unknown",
-            "evidence": ["delivery channel detection is not implemented yet; the verdict is about the changes"],
+            "channel": report.delivery.channel.value,
+            "evidence": list(report.delivery.evidence),
+            "stated_in_config": report.delivery.stated,
         },
+        "mode": report.mode,
         "counts": dict(report.counts),
         "findings": [_finding(finding) for finding in report.findings],
-        "plan": {"steps": list(plan_for(verdict.level))},
+        "plan": {
+            "mechanism": report.plan.mechanism,
+            "headline": report.plan.headline,
+            "steps": list(report.plan.steps),
+            "command": report.plan.command,
+            "held_back": list(report.plan.held_back),
+        },
         "rules": {
             rule_id: {
                 "level": rule.level.value,

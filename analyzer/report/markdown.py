@@ -14,7 +14,6 @@ from analyzer.model.changes import ChangeKind
 from analyzer.model.findings import Finding, Gate, Verdict
 from analyzer.model.levels import Level
 from analyzer.model.report import CheckReport, SideSummary
-from analyzer.policy.plan import plan_for
 from analyzer.report.values import show
 
 COMMENT_LIMIT = 65_536
@@ -243,7 +242,14 @@ def markdown_report(report: CheckReport, *, limit: int = COMMENT_LIMIT, heading:
         name = f"**{category}**" if count and category in (UNCLASSIFIED_CATEGORY, verdict.level.value) else category
         head.append(f"| {_EMOJI[category]} {name} | {count} |")
     head += ["", "**Next steps**", ""]
-    head += [f"{number}. {md_text(step)}" for number, step in enumerate(plan_for(verdict.level), start=1)]
+    if report.plan.headline:
+        head += [f"**{md_text(report.plan.headline)}**", ""]
+    head += [f"{number}. {md_text(step)}" for number, step in enumerate(report.plan.steps, start=1)]
+    if report.plan.command:
+        head += ["", "```sh", report.plan.command, "```"]
+    evidence = "; ".join(report.delivery.evidence)
+    channel = md_code(report.delivery.channel.value)
+    head += ["", f"Over-the-air channel of the released binary: {channel} ({md_text(evidence)})"]
     head.append("")
     tail = ["", *_rule_lines(report, report.findings), "", *_snapshot_lines(report), ""]
     tail.append(f"<sub>mxota {md_text(report.tool_version)} · `mxota explain RULE_ID` explains a rule</sub>")

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from analyzer.model.delivery import Channel
 from analyzer.model.findings import Finding, Gate
 from analyzer.model.levels import Level
 from analyzer.model.report import CheckReport, SideSummary
-from analyzer.policy.plan import plan_for
 from analyzer.report.values import describe
 
 DETAILED_LEVELS = (Level.STORE, Level.DATA_RISK)
 """Levels whose findings are listed one by one; milder ones are summarised per document."""
 MAX_PER_DOCUMENT = 4
+
+
+def _delivery_lines(report: CheckReport) -> list[str]:
+    """The channel, first when the binary has none: then even OTA-eligible changes need the store."""
+    delivery = report.delivery
+    evidence = "; ".join(delivery.evidence)
+    mode = {"rollback": "ROLLBACK: checking a return from the live release to an older one. ",
+            "initial": "INITIAL RELEASE: no binary in the stores yet. "}.get(report.mode, "")
+    if delivery.channel is Channel.NONE and report.plan.mechanism == "none":
+        return [f"{mode}WARNING: the released binary has no over-the-air channel ({evidence}); "
+                "even over-the-air-eligible changes need a store release until OTA is switched on."]
+    stated = " (stated in .mxota.toml)" if delivery.stated else ""
+    return [f"{mode}channel: {delivery.channel.value}{stated} — {evidence}"]
 
 
 def _side(label: str, side: SideSummary) -> str:
@@ -36,14 +49,22 @@ def render_text(report: CheckReport) -> str:
     if verdict.reasons:
         headline += ": " + "; ".join(verdict.reasons)
     lines.append(headline)
+    lines.extend(_delivery_lines(report))
     lines.append(_side("base", report.base))
     lines.append(_side("head", report.head))
     counts = report.counts
     order = [*(level.value for level in reversed(Level)), "unclassified", "waived"]
     lines.append("counts: " + " · ".join(f"{key} {counts.get(key, 0)}" for key in order))
     lines.append("")
-    lines.append("next:")
-    lines.extend(f"  - {step}" for step in plan_for(verdict.level))
+    lines.append(f"next: {report.plan.headline}" if report.plan.headline else "next:")
+    lines.extend(f"  - {step}" for step in report.plan.steps)
+    if report.plan.command:
+        lines.append(f"  $ {report.plan.command}")
+    if report.plan.held_back:
+        lines.append("  held back for the store release (the rest could go over the air without them):")
+        lines.extend(f"    · {item}" for item in report.plan.held_back[:20])
+        if len(report.plan.held_back) > 20:
+            lines.append(f"    · … and {len(report.plan.held_back) - 20} more")
     unclassified = [f for f in report.findings if f.unclassified and not f.waived]
     if unclassified:
         lines.append("")
