@@ -21,6 +21,13 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from analyzer.cli import app
+from analyzer.errors import InputError
+from analyzer.load.files import ZipTree
+from analyzer.load.limits import Limits
+from analyzer.load.mpr import decode_unit
+from analyzer.load.units import UnitReader
+from analyzer.load.xml_snapshot import parse_snapshot, render_snapshot
+from analyzer.model.snapshot import ModelElement, Snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 APPS = REPO / "fixtures" / "apps"
@@ -290,3 +297,156 @@ def bson_nested(depth: int, inner: bytes, key: bytes = b"x", with_ids: bool = Fa
     for level in range(depth):
         levels.append(struct.pack("<i", total - per_level * level) + body_extra + b"\x03" + key + b"\x00")
     return b"".join(levels) + inner + b"\x00" * depth
+
+
+# ------------------------------------------------------------------- reader oracles (tests and fuzz)
+
+FUZZ_LIMITS = Limits(
+    max_unit_bytes=1 * 1024 * 1024,
+    max_model_bytes=8 * 1024 * 1024,
+    max_elements=100_000,
+    max_archive_bytes=32 * 1024 * 1024,
+    max_archive_entries=1_000,
+    max_xml_bytes=8 * 1024 * 1024,
+)
+"""Small limits so that a fuzzed input cannot make a reader allocate much."""
+
+
+def _assert_clean_error(error: InputError, location: str) -> None:
+    assert error.location.startswith(location), error
+    assert "\n" not in str(error), repr(str(error))
+    assert error.problem, error
+
+
+def read_unit(data: bytes, limits: Limits = FUZZ_LIMITS) -> list[ModelElement] | None:
+    """Decode and walk one unit's BSON: the elements, or ``None`` when refused with an InputError.
+
+    Any other exception escapes (that is the bug a property test or fuzzer is looking for).
+    """
+    try:
+        document = decode_unit(data, "unit.mxunit", limits)
+        reader = UnitReader("00000000-0000-0000-0000-000000000000", "unit.mxunit", limits.max_depth)
+        elements = reader.read(document, parent=None, slot="Documents", name_prefix="Module", qualify=True)
+    except InputError as error:
+        _assert_clean_error(error, "unit.mxunit")
+        return None
+    assert len(data) == int.from_bytes(data[:4], "little"), "accepted a unit whose length prefix is wrong"
+    assert elements and all(isinstance(element, ModelElement) for element in elements)
+    assert elements[0].parent is None
+    for element in elements:
+        for value in element.properties.values():
+            items = value if isinstance(value, tuple) else (value,)
+            assert all(item is None or isinstance(item, str | int | float | bool) for item in items), value
+    return elements
+
+
+def read_snapshot_xml(data: bytes) -> Snapshot | None:
+    """Parse XML snapshot bytes: the snapshot, or ``None`` when refused with an InputError.
+
+    Whatever is accepted must survive its own round trip (render, parse, render: the same bytes).
+    """
+    try:
+        snapshot = parse_snapshot(data, "snapshot.xml")
+    except InputError as error:
+        _assert_clean_error(error, "snapshot.xml")
+        return None
+    try:
+        rendered = render_snapshot(snapshot)
+        again = parse_snapshot(rendered, "again.xml")
+    except InputError as error:
+        raise AssertionError(f"an accepted snapshot does not round-trip: {error}") from None
+    # compared as bytes, so that a NaN float (never equal to itself) still counts as the same
+    assert render_snapshot(again) == rendered
+    return snapshot
+
+
+def read_zip(data: bytes, limits: Limits = FUZZ_LIMITS) -> dict[str, bytes] | None:
+    """Open a zip and read every member: the contents, or ``None`` when refused with an InputError."""
+    try:
+        tree = ZipTree(data, "package.mpk", limits)
+        contents = dict(tree.read_many(tree.paths()))
+    except InputError as error:
+        _assert_clean_error(error, "package.mpk")
+        return None
+    total = 0
+    for path, body in contents.items():
+        assert len(body) == tree.size(path), "a member's bytes differ in length from its header"
+        assert _safe_member(path), path
+        total += len(body)
+    assert total <= limits.max_archive_bytes
+    return contents
+
+
+def _safe_member(path: str) -> bool:
+    return bool(path) and not path.startswith("/") and ".." not in path.split("/") and ":" not in path[:2]
+
+
+# ------------------------------------------------------------------------------------ seeds
+
+
+def unit_seeds(limit: int = 8) -> list[bytes]:
+    """Unit BSON from the example apps: the smallest and largest few, v2 files and v1 blobs."""
+    files = sorted(unit_files(APP_V2), key=lambda path: (path.stat().st_size, path.name))
+    chosen = files[: limit // 2] + files[-(limit // 2) :]
+    seeds = [path.read_bytes() for path in chosen]
+    with sqlite3.connect(APP_V1 / MPR_NAME) as connection:
+        rows = connection.execute("select Contents from Unit order by length(Contents) limit 2").fetchall()
+    connection.close()
+    seeds.extend(row[0] for row in rows)
+    return seeds
+
+
+def zip_seeds() -> list[bytes]:
+    """Small zips: the example widget packages, and a stored + deflated + folder archive."""
+    seeds = [path.read_bytes() for path in sorted((APP_V2 / "widgets").glob("*.mpk"))]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("App.mpr", b"SQLite format 3\x00" + bytes(40))
+        archive.writestr(zipfile.ZipInfo("theme/"), b"")
+        archive.writestr("theme/main.js", b"export const x = 1;\n" * 20, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("mprcontents/ab/cd/x.mxunit", b"\x05\x00\x00\x00\x00")
+    seeds.append(buffer.getvalue())
+    return seeds
+
+
+def snapshot_seed() -> bytes:
+    """A small, valid XML snapshot: a few units of the example app (all element kinds, native half)."""
+    from analyzer.load.sources import load_source
+
+    full = load_source(str(APP_V2))
+    keep = {unit.id for unit in sorted(full.units, key=lambda unit: unit.id)[:6]}
+    small = Snapshot(
+        meta=full.meta,
+        units=tuple(unit for unit in full.units if unit.id in keep),
+        elements=tuple(element for element in full.elements if element.unit in keep),
+        files=full.files[:3],
+        native=full.native[:4],
+        source=full.source,
+    )
+    return render_snapshot(small)
+
+
+def mutate(data: bytes, operations: Sequence[tuple[int, int, int, bytes]]) -> bytes:
+    """Apply ``(kind, position, length, payload)`` edits: flip, set, delete, insert, duplicate, truncate."""
+    out = bytearray(data)
+    for kind, position, length, payload in operations:
+        if not out:
+            out.extend(payload)
+            continue
+        at = position % (len(out) + 1)
+        kind %= 7
+        if kind == 0 and at < len(out):
+            out[at] ^= 1 << (length % 8)
+        elif kind == 1 and at < len(out):
+            out[at] = length % 256
+        elif kind == 2:
+            del out[at : at + length % 64 + 1]
+        elif kind == 3:
+            out[at:at] = payload
+        elif kind == 4:
+            out[at:at] = out[at : at + length % 64 + 1]
+        elif kind == 5:
+            del out[at:]
+        elif kind == 6 and len(out) >= 4:
+            out[0:4] = (len(out) + (length % 9) - 4).to_bytes(4, "little", signed=True)
+    return bytes(out)

@@ -1083,3 +1083,18 @@ def test_read_only_input_files_can_be_read(tmp_path: Path) -> None:
 
 
 assert REPO.is_dir()
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="a file name with a line break spreads the error over two lines: "
+    "cli._fail (or MxotaError) must escape control characters",
+)
+def test_line_break_in_a_file_name_stays_on_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    body = b"x"
+    (folder / "app.mpk").write_bytes(_merge_raw(zip_app(APP_V2), [("theme/evil\nline.js", 0, body, 1234, 1)]))
+    before = fingerprint(folder)
+    assert_refused(run_cli(["inspect", str(folder / "app.mpk")]), "app.mpk", problem="CRC")
+    assert_unchanged(before, folder)

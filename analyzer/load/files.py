@@ -46,6 +46,11 @@ class FileTree(Protocol):
         ...
 
 
+def one_line(text: object) -> str:
+    """A library's error text for a one-line message: every line break and run of whitespace -> one space."""
+    return " ".join(str(text).split())
+
+
 def _safe_relative(path: str) -> str | None:
     """Normalise an archive member name; ``None`` when it is absolute or climbs out with ``..``."""
     if not path or path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
@@ -185,7 +190,7 @@ class ZipTree:
             self._zip = zipfile.ZipFile(io.BytesIO(data))
             infos = self._zip.infolist()
         except _ZIP_ERRORS as exc:
-            raise InputError(description, f"not a readable zip archive ({exc})") from None
+            raise InputError(description, f"not a readable zip archive ({one_line(exc)})") from None
         if len(infos) > limits.max_archive_entries:
             raise InputError(
                 description,
@@ -232,7 +237,7 @@ class ZipTree:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 return archive.namelist()
         except _ZIP_ERRORS as exc:
-            raise InputError(description, f"not a readable zip archive ({exc})") from None
+            raise InputError(description, f"not a readable zip archive ({one_line(exc)})") from None
 
     def paths(self) -> tuple[str, ...]:
         return tuple(sorted(self._members))
@@ -252,7 +257,7 @@ class ZipTree:
             with self._zip.open(member.info) as handle:
                 data = handle.read(member.info.file_size + 1)
         except _ZIP_ERRORS as exc:
-            raise InputError(f"{self.description}!{path}", f"corrupt archive entry ({exc})") from None
+            raise InputError(f"{self.description}!{path}", f"corrupt archive entry ({one_line(exc)})") from None
         if len(data) != member.info.file_size:
             raise InputError(f"{self.description}!{path}", "archive entry size does not match its header")
         return data

@@ -17,7 +17,7 @@ import bson
 from bson.errors import BSONError
 
 from analyzer.errors import InputError
-from analyzer.load.files import FileTree
+from analyzer.load.files import FileTree, one_line
 from analyzer.load.limits import Limits
 from analyzer.load.units import UnitReader, guid
 from analyzer.model.snapshot import ModelElement, MprFormat, SnapshotMeta, Unit
@@ -70,11 +70,11 @@ def read_tables(mpr_file: Path, location: str, limits: Limits) -> MprTables:
     try:
         connection = sqlite3.connect(uri, uri=True)
     except sqlite3.Error as exc:
-        raise InputError(location, f"cannot open as SQLite ({exc})") from None
+        raise InputError(location, f"cannot open as SQLite ({one_line(exc)})") from None
     try:
         return _read_tables(connection, mpr_file.name, location, limits)
     except sqlite3.DatabaseError as exc:
-        raise InputError(location, f"corrupt SQLite database ({exc})") from None
+        raise InputError(location, f"corrupt SQLite database ({one_line(exc)})") from None
     finally:
         connection.close()
 
@@ -180,7 +180,7 @@ def decode_unit(data: bytes, location: str, limits: Limits) -> dict[str, Any]:
     except (BSONError, RecursionError, ValueError, OverflowError, TypeError, UnicodeError) as exc:
         if isinstance(exc, RecursionError) or "recursion" in str(exc):
             raise InputError(location, "corrupt BSON: objects nested too deeply to decode") from None
-        raise InputError(location, f"corrupt BSON ({type(exc).__name__}: {exc})") from None
+        raise InputError(location, f"corrupt BSON ({type(exc).__name__}: {one_line(exc)})") from None
     if not isinstance(document, dict):
         raise InputError(location, "unit is not a BSON document")
     return document

@@ -38,7 +38,7 @@ from xml.parsers.expat import ExpatError
 from lxml import etree
 
 from analyzer.errors import InputError
-from analyzer.load.files import DirectoryTree, FileTree, ZipTree
+from analyzer.load.files import DirectoryTree, FileTree, ZipTree, one_line
 from analyzer.load.limits import Limits
 from analyzer.model.native import (
     AssetRef,
@@ -133,9 +133,9 @@ def _parse_xml(data: bytes, location: str) -> etree._Element:
     try:
         root = etree.fromstring(data, _xml_parser())
     except etree.XMLSyntaxError as exc:
-        raise InputError(location, f"malformed XML ({exc.msg})") from None
+        raise InputError(location, f"malformed XML ({one_line(exc.msg)})") from None
     except (ValueError, etree.LxmlError) as exc:
-        raise InputError(location, f"unreadable XML ({exc})") from None
+        raise InputError(location, f"unreadable XML ({one_line(exc)})") from None
     if root is None:
         raise InputError(location, "empty XML document")
     docinfo = root.getroottree().docinfo
@@ -1001,7 +1001,7 @@ def _read_ranges(value: Any, location: str) -> tuple[TemplateRange, ...]:
         try:
             parse_range(pattern)
         except ValueError as exc:
-            raise InputError(location, f"{pattern!r} is not a version range ({exc})") from None
+            raise InputError(location, f"{pattern!r} is not a version range ({one_line(exc)})") from None
         ranges.append(TemplateRange(studio_pro_pattern=pattern, min=low, max=high))
     return tuple(ranges)
 
@@ -1062,7 +1062,7 @@ def _ios_info(raw: bytes | None, location: str) -> tuple[tuple[str, str], ...]:
     try:
         info = plistlib.loads(raw)
     except (plistlib.InvalidFileException, ExpatError, ValueError, TypeError, OverflowError) as exc:
-        raise InputError(location, f"not a readable property list ({exc})") from None
+        raise InputError(location, f"not a readable property list ({one_line(exc)})") from None
     if not isinstance(info, dict):
         raise InputError(location, "property list root must be a dictionary")
     values: list[tuple[str, str]] = []

@@ -19,6 +19,7 @@ from typing import Any
 from lxml import etree
 
 from analyzer.errors import InputError
+from analyzer.load.files import one_line
 from analyzer.load.limits import Limits
 from analyzer.model.native import NativeSetting
 from analyzer.model.snapshot import (
@@ -57,7 +58,20 @@ def _parser() -> etree.XMLParser:
 
 
 def render_snapshot(snapshot: Snapshot) -> bytes:
-    """The snapshot as canonical, pretty-printed XML bytes (the CLI writes them)."""
+    """The snapshot as canonical, pretty-printed XML bytes (the CLI writes them).
+
+    Text values that XML cannot carry are written in base64; any other text XML cannot carry (a property
+    name with a control character, read from a hostile unit) is an input error, not a crash.
+    """
+    try:
+        return _render(snapshot)
+    except ValueError as exc:
+        raise InputError(
+            snapshot.source.location, f"holds text that an XML snapshot cannot carry ({one_line(exc)})"
+        ) from None
+
+
+def _render(snapshot: Snapshot) -> bytes:
     root = etree.Element(_NS + "snapshot", nsmap={None: NAMESPACE})  # type: ignore[dict-item]
     root.set("schema-version", SCHEMA_VERSION)
     meta = etree.SubElement(root, _NS + "meta")
@@ -178,9 +192,9 @@ def parse_snapshot(data: bytes, location: str) -> Snapshot:
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
-        raise InputError(location, f"malformed XML ({exc.msg})") from None
+        raise InputError(location, f"malformed XML ({one_line(exc.msg)})") from None
     except (ValueError, etree.LxmlError) as exc:
-        raise InputError(location, f"unreadable XML ({exc})") from None
+        raise InputError(location, f"unreadable XML ({one_line(exc)})") from None
     if root is None:
         raise InputError(location, "empty XML document")
     docinfo: Any = root.getroottree().docinfo
@@ -191,12 +205,12 @@ def parse_snapshot(data: bytes, location: str) -> Snapshot:
     schema = _schema()
     if not schema.validate(root):
         error = schema.error_log.last_error
-        detail = f"line {error.line}: {error.message}" if error is not None else "invalid"
+        detail = f"line {error.line}: {one_line(error.message)}" if error is not None else "invalid"
         raise InputError(location, f"XML snapshot does not match the schema ({detail})")
     try:
         return _build(root, location)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InputError(location, f"XML snapshot has an invalid value ({exc})") from None
+        raise InputError(location, f"XML snapshot has an invalid value ({one_line(exc)})") from None
 
 
 def _text_attribute(node: etree._Element, name: str) -> str | None:
