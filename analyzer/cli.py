@@ -6,8 +6,11 @@ This is the only module that writes files or prints; everything it calls returns
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
+import shlex
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,9 +25,11 @@ from analyzer.load.sources import load_source
 from analyzer.load.xml_snapshot import render_snapshot
 from analyzer.model.findings import Gate
 from analyzer.model.levels import Level
+from analyzer.model.report import CheckReport
 from analyzer.pipeline import CheckOptions, load_rules, run_check
-from analyzer.report.json_report import render_json
-from analyzer.report.text import render_text
+from analyzer.report.github import render_github_step_summary
+from analyzer.report.registry import RENDERERS, OutputFormat
+from analyzer.report.text import render_gate_line
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -132,50 +137,31 @@ def inspect(
         )
 
 
-RENDERERS = {"text": render_text, "json": render_json}
-"""Every report format by name; each is a pure function of the report."""
-
-
-def _formats(specs: list[str] | None) -> list[tuple[str, Path | None]]:
-    chosen: list[tuple[str, Path | None]] = []
+def _formats(specs: list[str] | None) -> list[tuple[OutputFormat, Path | None]]:
+    chosen: list[tuple[OutputFormat, Path | None]] = []
     for spec in specs or ["text"]:
         name, sep, target = spec.partition(":")
-        if name not in RENDERERS:
-            raise UsageError(f"unknown format {name!r}; formats are {', '.join(RENDERERS)}")
-        chosen.append((name, Path(target) if sep and target else None))
+        try:
+            fmt = OutputFormat.parse(name)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        chosen.append((fmt, Path(target) if sep and target else None))
     return chosen
 
 
-def _level(text: str) -> Level:
+def _level(text: str | None) -> Level | None:
+    if text is None:
+        return None
     try:
         return Level.parse(text)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
-@app.command()
-@guarded
-def check(
-    base: Annotated[str, typer.Argument(help="The released snapshot (what devices run now).")],
-    head: Annotated[str, typer.Argument(help="The candidate snapshot.")],
-    output_format: Annotated[
-        list[str] | None,
-        typer.Option("--format", "-f", metavar="FMT[:PATH]", help="text (default) or json; repeatable."),
-    ] = None,
-    fail_on: Annotated[
-        str, typer.Option("--fail-on", metavar="LEVEL", help="Least severe level that fails the gate.")
-    ] = "data-risk",
-    rules_dir: Annotated[Path | None, typer.Option("--rules", help="Rule directory (default: rules/).")] = None,
-    limit: LimitOption = None,
-) -> None:
-    """Compare two snapshots and gate the release: exit 0 passes, 1 fails."""
-    formats = _formats(output_format)
-    options = CheckOptions(
-        base=base, head=head, fail_on=_level(fail_on), limits=limits_from(limit), rules_dir=rules_dir
-    )
-    report = run_check(options)
-    for name, target in formats:
-        text = RENDERERS[name](report)
+def _write_reports(report: CheckReport, formats: list[tuple[OutputFormat, Path | None]]) -> None:
+    """Render every requested format; files are written here and nowhere else."""
+    for fmt, target in formats:
+        text = RENDERERS[fmt](report)
         if target is None:
             sys.stdout.write(text)
         else:
@@ -183,7 +169,126 @@ def check(
                 target.write_text(text, encoding="utf-8")
             except OSError as exc:
                 raise UsageError(f"{target}: cannot write report: {exc.strerror}") from None
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if fmt is OutputFormat.GITHUB and summary:
+            try:
+                with Path(summary).open("a", encoding="utf-8") as handle:
+                    handle.write(render_github_step_summary(report))
+            except OSError as exc:
+                raise UsageError(f"{summary}: cannot append the step summary: {exc.strerror}") from None
+
+
+FormatOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--format", "-f", metavar="FMT[:PATH]",
+        help="text (default), json, markdown, html, sarif, junit or github; to stdout or PATH; repeatable.",
+    ),
+]
+FailOnOption = Annotated[
+    str | None,
+    typer.Option("--fail-on", metavar="LEVEL", help="Least severe level that fails the gate (default data-risk)."),
+]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="Config file (default: .mxota.toml in the head app directory).")
+]
+TemplateOption = Annotated[
+    str | None, typer.Option("--native-template", metavar="DIR", help="Native template folder the app is built from.")
+]
+InitialOption = Annotated[
+    bool, typer.Option("--initial", help="No binary in the stores yet: the one source is the first release.")
+]
+RollbackOption = Annotated[
+    bool, typer.Option("--rollback", help="BASE is the live release, HEAD the older one to go back to.")
+]
+RulesOption = Annotated[Path | None, typer.Option("--rules", help="Rule directory (default: rules/).")]
+RequireChannelOption = Annotated[
+    bool,
+    typer.Option("--require-ota-channel", help="Fail (store) when the released binary has no over-the-air channel."),
+]
+
+
+def _options(
+    sources: list[str], initial: bool, rollback: bool, fail_on: str | None, config: Path | None,
+    native_template: str | None, rules_dir: Path | None, require: bool, limit: list[str] | None,
+) -> CheckOptions:
+    if initial and rollback:
+        raise UsageError("--initial and --rollback exclude each other")
+    if initial and len(sources) != 1:
+        raise UsageError("--initial takes exactly one source: the first release (HEAD)")
+    if not initial and len(sources) != 2:
+        raise UsageError("give two sources: BASE (released, or LIVE with --rollback) and HEAD (or OLDER)")
+    return CheckOptions(
+        base=None if initial else sources[0],
+        head=sources[-1],
+        fail_on=_level(fail_on),
+        limits=limits_from(limit),
+        rules_dir=rules_dir,
+        config_path=config,
+        native_template=native_template,
+        rollback=rollback,
+        require_ota_channel=require,
+    )
+
+
+@app.command()
+@guarded
+def check(
+    sources: Annotated[list[str], typer.Argument(help="BASE HEAD (released, candidate); HEAD alone with --initial.")],
+    output_format: FormatOption = None,
+    fail_on: FailOnOption = None,
+    config: ConfigOption = None,
+    native_template: TemplateOption = None,
+    initial: InitialOption = False,
+    rollback: RollbackOption = False,
+    require_ota_channel: RequireChannelOption = False,
+    rules_dir: RulesOption = None,
+    limit: LimitOption = None,
+) -> None:
+    """Compare two snapshots and gate the release: exit 0 passes, 1 fails."""
+    formats = _formats(output_format)
+    report = run_check(
+        _options(sources, initial, rollback, fail_on, config, native_template, rules_dir, require_ota_channel, limit)
+    )
+    _write_reports(report, formats)
     raise typer.Exit(int(ExitCode.PASSED if report.verdict.gate is Gate.PASS else ExitCode.GATE_FAILED))
+
+
+@app.command()
+@guarded
+def push(
+    base: Annotated[str, typer.Argument(help="The released snapshot.")],
+    head: Annotated[str, typer.Argument(help="The candidate snapshot.")],
+    command: Annotated[list[str], typer.Argument(help="-- then the push command and its arguments.")],
+    output_format: FormatOption = None,
+    fail_on: FailOnOption = None,
+    config: ConfigOption = None,
+    native_template: TemplateOption = None,
+    require_ota_channel: RequireChannelOption = False,
+    rules_dir: RulesOption = None,
+    limit: LimitOption = None,
+) -> None:
+    """Run the push command (after --) only when the gate passes; otherwise print why and exit 1."""
+    if not command:
+        raise UsageError("give the push command after --, e.g. -- native-builder release push-update ...")
+    formats = _formats(output_format)
+    report = run_check(
+        _options([base, head], False, False, fail_on, config, native_template, rules_dir, require_ota_channel, limit)
+    )
+    if report.verdict.gate is not Gate.PASS:
+        _write_reports(report, formats)
+        sys.stderr.write(f"mxota: not pushing: {render_gate_line(report)}\n")
+        raise typer.Exit(int(ExitCode.GATE_FAILED))
+    sys.stdout.flush()
+    try:
+        done = subprocess.run(command, check=False)
+    except FileNotFoundError:
+        raise UsageError(f"{command[0]}: push command not found") from None
+    except OSError as exc:
+        raise UsageError(f"{command[0]}: cannot run the push command: {exc.strerror}") from None
+    pushed = dataclasses.replace(report, pushed=(shlex.join(command), f"exit code {done.returncode}"))
+    _write_reports(pushed, formats)
+    raise typer.Exit(done.returncode)
 
 
 @app.command()

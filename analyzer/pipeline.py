@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -9,32 +11,57 @@ from types import MappingProxyType
 from analyzer import __version__
 from analyzer.classify.context import ClassifyContext
 from analyzer.classify.engine import classify, count_by_level
-from analyzer.classify.ruleset import RuleSet, parse_rule_files
+from analyzer.classify.ruleset import RuleSet, parse_rule_files, with_levels
 from analyzer.diff.diff import diff_indexes
-from analyzer.graph.build import build_graph
+from analyzer.graph.build import ModelGraph, build_graph
 from analyzer.graph.index import index_snapshot
 from analyzer.graph.queries import NativeFacts, analyze_native
+from analyzer.load.config import find_config, read_config
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
 from analyzer.load.rules import read_rule_files
 from analyzer.load.sources import load_source
+from analyzer.model.changes import Change, ChangeKind, PropertyChange
+from analyzer.model.config import NO_CONFIG, Config
+from analyzer.model.delivery import Channel, Delivery
 from analyzer.model.levels import Level
 from analyzer.model.report import CheckReport, SideSummary
 from analyzer.model.snapshot import Snapshot
 from analyzer.policy.delivery import detect_delivery
 from analyzer.policy.plan import build_plan
 from analyzer.policy.verdict import decide
+from analyzer.policy.waivers import apply_waivers
+
+DEFAULT_FAIL_ON = Level.DATA_RISK
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckOptions:
     """What ``mxota check`` was asked to do."""
 
-    base: str
+    base: str | None
+    """``None`` for ``--initial``: no binary in the stores yet."""
     head: str
-    fail_on: Level = Level.DATA_RISK
+    fail_on: Level | None = None
+    """``None``: the config's ``fail_on``, else ``data-risk``."""
     limits: Limits = DEFAULT_LIMITS
     rules_dir: Path | None = None
     cwd: Path | None = None
+    config_path: Path | None = None
+    native_template: str | None = None
+    rollback: bool = False
+    require_ota_channel: bool = False
+    today: datetime.date = dataclasses.field(default_factory=datetime.date.today)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    """How to judge: threshold, the team's config, the date waivers are checked against, the mode."""
+
+    fail_on: Level = DEFAULT_FAIL_ON
+    config: Config = NO_CONFIG
+    today: datetime.date = datetime.date(2000, 1, 1)
+    mode: str = "release"
+    require_ota_channel: bool = False
 
 
 def load_rules(rules_dir: Path | None = None) -> RuleSet:
@@ -43,42 +70,118 @@ def load_rules(rules_dir: Path | None = None) -> RuleSet:
 
 
 def run_check(options: CheckOptions) -> CheckReport:
-    """Load both sources and check them."""
+    """Load the config, the rules and both sources, and check them."""
+    cwd = options.cwd if options.cwd is not None else Path.cwd()
     ruleset = load_rules(options.rules_dir)
-    base = load_source(options.base, cwd=options.cwd, limits=options.limits)
-    head = load_source(options.head, cwd=options.cwd, limits=options.limits)
-    return check_snapshots(base, head, ruleset, options.fail_on)
+    known = frozenset(loaded.rule.id for loaded in ruleset.rules)
+    config = read_config(find_config(options.config_path, options.head, cwd), known)
+    ruleset = with_levels(ruleset, config.levels)
+    head = load_source(options.head, cwd=cwd, limits=options.limits, native_template=options.native_template)
+    base = (
+        load_source(options.base, cwd=cwd, limits=options.limits, native_template=options.native_template)
+        if options.base is not None
+        else None
+    )
+    policy = Policy(
+        fail_on=options.fail_on or config.fail_on or DEFAULT_FAIL_ON,
+        config=config,
+        today=options.today,
+        mode="initial" if base is None else "rollback" if options.rollback else "release",
+        require_ota_channel=options.require_ota_channel or config.require_ota_channel,
+    )
+    return check_snapshots(base, head, ruleset, policy)
 
 
-def check_snapshots(base: Snapshot, head: Snapshot, ruleset: RuleSet, fail_on: Level) -> CheckReport:
-    """The pure part of a check: from two snapshots to the report."""
-    before_index, after_index = index_snapshot(base), index_snapshot(head)
-    before_graph, after_graph = build_graph(base, before_index), build_graph(head, after_index)
+def check_snapshots(
+    base: Snapshot | None, head: Snapshot, ruleset: RuleSet, policy: Policy | Level = DEFAULT_FAIL_ON
+) -> CheckReport:
+    """The pure part of a check: from two snapshots (or one, for an initial release) to the report."""
+    if isinstance(policy, Level):
+        policy = Policy(fail_on=policy)
+    released = base if base is not None else head
+    before_index, after_index = index_snapshot(released), index_snapshot(head)
+    before_graph, after_graph = build_graph(released, before_index), build_graph(head, after_index)
     before_native, after_native = analyze_native(before_graph), analyze_native(after_graph)
-    changes = diff_indexes(before_index, after_index, ruleset.no_effect)
+    delivery = _delivery(before_graph, policy.config)
+    if base is None:
+        changes: tuple[Change, ...] = (_initial_release(head),)
+    else:
+        changes = diff_indexes(before_index, after_index, ruleset.no_effect)
+    if policy.require_ota_channel and before_native.has_native_profile and delivery.channel in (
+        Channel.NONE,
+        Channel.UNKNOWN,
+    ):
+        changes = (*changes, _missing_channel(delivery))
     ctx = ClassifyContext(
         before=before_graph,
         after=after_graph,
         before_native=before_native,
         after_native=after_native,
+        known_in_binary=policy.config.native_dependencies_in_binary,
         template_provides=ruleset.template_provides,
         template_versions=ruleset.template_versions,
     )
-    findings = classify(changes, ruleset, ctx)
-    verdict = decide(findings, fail_on)
-    delivery = detect_delivery(before_graph)
+    outcome = apply_waivers(classify(changes, ruleset, ctx), policy.config.waivers, policy.today)
+    findings = outcome.findings
+    verdict = decide(findings, policy.fail_on, outcome.expired)
     named = {finding.rule for finding in findings} | {rule for finding in findings for rule in finding.rules}
     rules = {loaded.rule.id: loaded.rule for loaded in ruleset.rules if loaded.rule.id in named}
     return CheckReport(
         tool_version=__version__,
-        base=_summary(base, before_native),
+        base=_summary(released, before_native),
         head=_summary(head, after_native),
         findings=findings,
         verdict=verdict,
         counts=MappingProxyType(dict(count_by_level(findings))),
         rules=MappingProxyType(dict(sorted(rules.items()))),
         delivery=delivery,
-        plan=build_plan(verdict.level, findings, delivery, base.native),
+        plan=build_plan(verdict.level, findings, delivery, released.native, mode=policy.mode),
+        mode=policy.mode,
+        waiver_notes=(*outcome.expired, *outcome.unused),
+        config=policy.config.path,
+    )
+
+
+def _delivery(graph: ModelGraph, config: Config) -> Delivery:
+    if config.ota_channel is not None:
+        return Delivery(
+            channel=config.ota_channel,
+            evidence=(f"stated in {config.path}: ota_channel = {config.ota_channel.value}",),
+            stated=True,
+        )
+    return detect_delivery(graph)
+
+
+def _initial_release(head: Snapshot) -> Change:
+    name = next((s.value for s in head.native if s.kind == "config" and s.key.endswith(".appName")), None)
+    label = f"first store release of {name or head.meta.mpr_name}"
+    return Change(
+        kind=ChangeKind.ADDED,
+        element_id="release",
+        element_type="Release",
+        qualified_name=label,
+        before_name=None,
+        after_name=label,
+        document_id="project",
+        document_type="Project",
+        document_name="(project)",
+    )
+
+
+def _missing_channel(delivery: Delivery) -> Change:
+    return Change(
+        kind=ChangeKind.MODIFIED,
+        element_id="delivery-channel",
+        element_type="DeliveryChannel",
+        qualified_name="over-the-air channel of the released binary",
+        before_name=None,
+        after_name=None,
+        document_id="project",
+        document_type="Project",
+        document_name="(project)",
+        properties=(
+            PropertyChange(path="channel", before=delivery.channel.value, after=delivery.channel.value),
+        ),
     )
 
 

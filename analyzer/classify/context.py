@@ -19,5 +19,7 @@ class ClassifyContext:
     after_native: NativeFacts
     template_versions: tuple[TemplateRange, ...] = ()
     """The newest known Studio Pro → native template table (``rules/template-versions.toml``)."""
+    known_in_binary: tuple[str, ...] = ()
+    """``name`` or ``name@version`` of native modules the team states the released binary contains."""
     template_provides: tuple[str, ...] = ()
     """Native modules every native template ships (globs), so a component needing them needs no build."""

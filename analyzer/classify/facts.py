@@ -184,9 +184,10 @@ def _module_holds_offline_contract(change: Change, ctx: ClassifyContext) -> bool
 def _dependency_in_binary(change: Change, ctx: ClassifyContext) -> bool:
     """The released binary already has this native module at the new version.
 
-    True when every native template provides it (``rules/native-template-provides.toml``), or when the
-    base snapshot's native template lists it, at this version, among its dependencies or the native
-    dependencies its binary reports.
+    True when every native template provides it (``rules/native-template-provides.toml``), when the team
+    states it in ``.mxota.toml`` (``native_dependencies_in_binary``), or when the base snapshot's native
+    template lists it, at this version, among its dependencies or the native dependencies its binary
+    reports.
     """
     if not change.element_id.startswith("native:"):
         return False
@@ -196,6 +197,9 @@ def _dependency_in_binary(change: Change, ctx: ClassifyContext) -> bool:
     wanted = next((p.after for p in change.properties if p.path == "value"), None)
     if not isinstance(wanted, str):
         return False
+    stated = {entry.partition("@")[0]: entry.partition("@")[2] for entry in ctx.known_in_binary}
+    if name in stated and (not stated[name] or all(v == stated[name] for v in wanted.split(" | "))):
+        return True
     in_template = {
         setting.value
         for setting in ctx.before.index.snapshot.native

@@ -372,3 +372,16 @@ def _rule(raw: Any, where: str, path: str, errors: _Errors, seen: dict[str, str]
         match=match,
         examples=tuple(examples),
     )
+
+
+def with_levels(ruleset: RuleSet, levels: Mapping[str, Level]) -> RuleSet:
+    """The rule set with a team's level overrides (``.mxota.toml`` ``[levels]``) applied."""
+    if not levels:
+        return ruleset
+    rules = tuple(
+        dataclasses.replace(loaded, rule=dataclasses.replace(loaded.rule, level=levels[loaded.rule.id]))
+        if loaded.rule.id in levels
+        else loaded
+        for loaded in ruleset.rules
+    )
+    return dataclasses.replace(ruleset, rules=rules)

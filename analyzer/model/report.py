@@ -44,3 +44,9 @@ class CheckReport:
     """What to do next, for the verdict and the channel."""
     mode: str = "release"
     """``release`` (base → candidate), ``rollback`` (live → older) or ``initial`` (no released binary yet)."""
+    waiver_notes: tuple[str, ...] = ()
+    """Expired waivers (they fail the gate) and waivers that matched nothing."""
+    config: str | None = None
+    """The ``.mxota.toml`` that was applied, if any."""
+    pushed: tuple[str, ...] = ()
+    """What ``mxota push`` ran after the gate passed: the command line and its exit code."""

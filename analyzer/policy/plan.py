@@ -56,10 +56,37 @@ def _setting(settings: Sequence[NativeSetting], kind: str, *keys: str) -> str | 
 
 
 def build_plan(
-    level: Level, findings: Sequence[Finding], delivery: Delivery, base_native: Sequence[NativeSetting]
+    level: Level,
+    findings: Sequence[Finding],
+    delivery: Delivery,
+    base_native: Sequence[NativeSetting],
+    mode: str = "release",
 ) -> PushPlan:
     """The plan for this verdict and channel; pure, so every reporter shows the same plan."""
     active = [f for f in findings if not f.waived]
+    if mode == "initial":
+        return PushPlan(
+            mechanism="store",
+            headline="Initial release: the first binary goes through the stores.",
+            steps=(
+                "Build the binary from the native template for this Studio Pro version and submit it.",
+                "Archive this snapshot as the baseline: mxota snapshot SOURCE -o app-VERSION.xml.",
+                *((SWITCH_ON_OTA,) if delivery.channel is not Channel.MENDIX_OTA else ()),
+            ),
+        )
+    if mode == "rollback" and level is not Level.STORE and delivery.channel is Channel.CODEPUSH:
+        project = _setting(base_native, "config", "appName") or "<project name>"
+        return PushPlan(
+            mechanism="codepush",
+            headline="Rollback with App Center CodePush.",
+            steps=(
+                "Going back is a release too: the findings below are what devices meet on the older version.",
+                "rollback-update creates a new release from the earlier label; pick the label of the good release.",
+            ),
+            command=shlex.join(
+                ["native-builder", "release", "rollback-update", "--project-name", project, "--label", "<label>"]
+            ),
+        )
     held_back = tuple(
         sorted({f"{f.change.qualified_name} [{f.rule}]" for f in active if f.level is Level.STORE or f.unclassified})
     )

@@ -86,6 +86,9 @@ def report_document(report: CheckReport) -> dict[str, Any]:
             "stated_in_config": report.delivery.stated,
         },
         "mode": report.mode,
+        "waiver_notes": list(report.waiver_notes),
+        "config": report.config,
+        "pushed": list(report.pushed),
         "counts": dict(report.counts),
         "findings": [_finding(finding) for finding in report.findings],
         "plan": {

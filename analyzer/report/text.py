@@ -40,15 +40,19 @@ def _side(label: str, side: SideSummary) -> str:
     )
 
 
-def render_text(report: CheckReport) -> str:
-    """The report as plain text for a terminal or a CI log."""
+def render_gate_line(report: CheckReport) -> str:
+    """The verdict in one line: level, gate, threshold and why it failed."""
     verdict = report.verdict
-    lines: list[str] = []
     gate = "PASSED" if verdict.gate is Gate.PASS else "FAILED"
-    headline = f"mxota: {verdict.level.value.upper()} — gate {gate} (fail-on {verdict.fail_on.value})"
+    headline = f"{verdict.level.value.upper()} — gate {gate} (fail-on {verdict.fail_on.value})"
     if verdict.reasons:
         headline += ": " + "; ".join(verdict.reasons)
-    lines.append(headline)
+    return headline
+
+
+def render_text(report: CheckReport) -> str:
+    """The report as plain text for a terminal or a CI log."""
+    lines: list[str] = [f"mxota: {render_gate_line(report)}"]
     lines.extend(_delivery_lines(report))
     lines.append(_side("base", report.base))
     lines.append(_side("head", report.head))
@@ -83,6 +87,13 @@ def render_text(report: CheckReport) -> str:
             continue
         lines.append(f"{level.value.upper()} ({len(group)})")
         lines.extend(_detailed(group) if level in DETAILED_LEVELS else _summarised(group))
+    if report.waiver_notes:
+        lines.append("")
+        lines.append("WAIVERS")
+        lines.extend(f"  {note}" for note in report.waiver_notes)
+    if report.pushed:
+        lines.append("")
+        lines.append("pushed: " + " — ".join(report.pushed))
     waived = [f for f in report.findings if f.waived]
     if waived:
         lines.append("")
