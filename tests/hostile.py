@@ -71,21 +71,20 @@ def run_subprocess(
     *,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
-    user: int | None = None,
+    prefix: Sequence[str] = (),
     timeout: float = 120,
 ) -> Run:
-    """Run ``python -m analyzer ARGS`` in a child process (``user`` drops to that uid first)."""
+    """Run ``python -m analyzer ARGS`` in a child process, behind ``prefix`` (e.g. a privilege drop)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MXOTA_")}
     full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.update(env or {})
     done = subprocess.run(
-        [sys.executable, "-m", "analyzer", *args],
+        [*prefix, sys.executable, "-m", "analyzer", *args],
         cwd=cwd or REPO,
         env=full_env,
         capture_output=True,
         check=False,
         timeout=timeout,
-        user=user,
     )
     return Run(
         code=done.returncode,

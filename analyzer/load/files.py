@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import lzma
 import os
+import re
 import stat
 import struct
 import subprocess
@@ -60,6 +61,9 @@ def _safe_relative(path: str) -> str | None:
         return None
     return "/".join(part for part in parts if part not in ("", "."))
 
+
+_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+"""Characters no app file name has, and that would break a one-line error message."""
 
 _ZIP_ERRORS = (
     zipfile.BadZipFile,
@@ -200,6 +204,8 @@ class ZipTree:
         members: dict[str, _ZipMember] = {}
         total = 0
         for info in infos:
+            if _CONTROL.search(info.filename):
+                raise InputError(description, f"archive entry {info.filename!r} has a control character in its name")
             name = _safe_relative(info.filename)
             if name is None:
                 raise InputError(description, f"archive entry {info.filename!r} has an absolute or '..' path")
