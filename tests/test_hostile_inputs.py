@@ -1096,3 +1096,34 @@ def test_line_break_in_a_directory_name_stays_on_one_line(tmp_path: Path) -> Non
     before = fingerprint(app)
     assert_refused(run_cli(["inspect", str(app)]), MPR_NAME, problem="empty")
     assert_unchanged(before, app)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="sources._load opens a named source without checking it is a regular file; a FIFO blocks",
+)
+def test_source_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "pipes"
+    folder.mkdir()
+    os.mkfifo(folder / "App.mpr")
+    before = fingerprint(folder)
+    try:
+        run = run_subprocess(["inspect", str(folder / "App.mpr")], timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("mxota waited for ever on a named pipe")
+    assert_refused(run, "App.mpr")
+    assert_unchanged(before, folder)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="sources._load_directory reads the .mpr without DirectoryTree's containment check",
+)
+def test_mpr_symlink_out_of_the_app_is_refused(tmp_path: Path) -> None:
+    app = _v2(tmp_path)
+    outside = tmp_path / "outside.mpr"
+    (app / MPR_NAME).rename(outside)
+    (app / MPR_NAME).symlink_to(outside)
+    before = fingerprint(app)
+    assert_refused(run_cli(["inspect", str(app)]), MPR_NAME, problem="outside the app directory")
+    assert_unchanged(before, app)

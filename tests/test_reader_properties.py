@@ -37,6 +37,7 @@ from analyzer.model.snapshot import (
 from tests.hostile import (
     bson_nested,
     mutate,
+    raw_zip,
     read_snapshot_xml,
     read_unit,
     read_zip,
@@ -402,3 +403,23 @@ def test_zip_reader_never_reads_a_prefix(data: st.DataObject) -> None:
     seed = data.draw(st.sampled_from(_zips()))
     cut = data.draw(st.integers(0, len(seed) - 1))
     assert read_zip(seed[:cut]) is None
+
+
+# ------------------------------------------------------------------------------ fuzzer regressions
+
+
+def test_config_permissions_differing_only_in_purpose() -> None:
+    """Found by the ``config`` fuzz target: sorting compared a missing purpose (None) with a given one."""
+    from tests.fuzz.targets import fuzz_config
+
+    fuzz_config(
+        b'{"configurations": {"Default": {"permissions": ['
+        b'{"name": "android.permission.CAMERA"}, {"name": "android.permission.CAMERA", "purpose": "x"}]}}}'
+    )
+
+
+def test_zip_entry_name_with_a_line_break() -> None:
+    """Found by the ``zip`` fuzz target: an entry name with a newline made a two-line error message."""
+    body = b"x"
+    archive = raw_zip([("a\nb.js", 0, body, 0x1234, 1)])
+    assert read_zip(archive) is None

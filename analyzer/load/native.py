@@ -750,7 +750,8 @@ class _ConfigReader:
                     purpose=self.opt_str(item, "purpose", item_where),
                 )
             )
-        return tuple(sorted(result))
+        # not sorted(result): two entries that differ only in a missing vs given purpose compare None < str
+        return tuple(sorted(result, key=lambda p: (p.platform, p.name, p.title, p.required, p.purpose or "")))
 
 
 # --------------------------------------------------------------------------------------------------
