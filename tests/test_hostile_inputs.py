@@ -174,6 +174,36 @@ def _mpr_other_sqlite(tmp: Path) -> Case:
     return _app_case(app, (MPR_NAME,), "no _MetaData table")
 
 
+def _duplicate_unit_row(mpr: Path) -> None:
+    """Rebuild ``Unit`` without its primary key and with one row twice (a hostile or broken file)."""
+    import sqlite3
+
+    connection = sqlite3.connect(mpr)
+    try:
+        connection.executescript(
+            "create table UnitCopy as select * from Unit;"
+            "insert into UnitCopy select * from Unit order by UnitID limit 1;"
+            "drop table Unit; alter table UnitCopy rename to Unit;"
+        )
+        connection.commit()
+    finally:
+        connection.close()
+
+
+@case("mpr-duplicate-unit-row")
+def _mpr_duplicate_row(tmp: Path) -> Case:
+    app = _v2(tmp)
+    _duplicate_unit_row(app / MPR_NAME)
+    return _app_case(app, (MPR_NAME,), "two Unit rows")
+
+
+@case("mpr-duplicate-unit-row-v1")
+def _mpr_duplicate_row_v1(tmp: Path) -> Case:
+    app = _v1(tmp)
+    _duplicate_unit_row(app / MPR_NAME)
+    return _app_case(app, (MPR_NAME,), "two Unit rows")
+
+
 @case("no-mpr")
 def _no_mpr(tmp: Path) -> Case:
     app = _v2(tmp)
@@ -475,6 +505,14 @@ def _xml_invalid_value(tmp: Path) -> Case:
     data = _snapshot_xml(tmp).replace(b'type="int">', b'type="int">x', 1)
     assert b'type="int">x' in data
     return _xml_case(tmp, data, "schema")
+
+
+@case("xml-duplicate-unit")
+def _xml_duplicate_unit(tmp: Path) -> Case:
+    data = _snapshot_xml(tmp)
+    start = data.index(b"<unit ")
+    end = data.index(b"</unit>", start) + len(b"</unit>")
+    return _xml_case(tmp, data[:end] + data[start:end] + data[end:], "twice")
 
 
 @case("xml-bad-base64")

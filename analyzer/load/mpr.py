@@ -110,10 +110,14 @@ def _read_tables(connection: sqlite3.Connection, name: str, location: str, limit
         ", Contents" if mpr_format is MprFormat.V1 else ", NULL"
     )
     rows: list[UnitRow] = []
+    seen: set[bytes] = set()
     total = 0
     for unit_id, container, containment, hash_text, contents in connection.execute(f"select {select} from Unit"):
         if not isinstance(unit_id, bytes) or len(unit_id) != 16:
             raise InputError(location, "a Unit row has no 16-byte UnitID")
+        if unit_id in seen:  # UnitID is the primary key in Mendix's schema; a hostile file may lack it
+            raise InputError(location, f"two Unit rows have the UnitID {guid(unit_id)}")
+        seen.add(unit_id)
         if contents is not None and not isinstance(contents, bytes):
             raise InputError(location, f"unit {guid(unit_id)} has contents that are not BSON bytes")
         if contents is not None:

@@ -237,8 +237,12 @@ def _build(root: etree._Element, location: str) -> Snapshot:
     )
     units: list[Unit] = []
     elements: list[ModelElement] = []
+    seen: set[str] = set()
     for unit_node in root.iterfind(f"{_NS}units/{_NS}unit"):
         unit_id = unit_node.get("id", "")
+        if unit_id in seen:
+            raise InputError(location, f"XML snapshot has unit {unit_id} twice (line {unit_node.sourceline})")
+        seen.add(unit_id)
         units.append(
             Unit(
                 id=unit_id,
