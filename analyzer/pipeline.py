@@ -14,7 +14,7 @@ from analyzer.classify.engine import classify, count_by_level
 from analyzer.classify.ruleset import RuleSet, parse_rule_files, with_levels
 from analyzer.diff.diff import diff_indexes
 from analyzer.graph.build import ModelGraph, build_graph
-from analyzer.graph.index import index_snapshot
+from analyzer.graph.index import SnapshotIndex, index_snapshot
 from analyzer.graph.queries import NativeFacts, analyze_native
 from analyzer.load.config import find_config, read_config
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
@@ -92,19 +92,49 @@ def run_check(options: CheckOptions) -> CheckReport:
     return check_snapshots(base, head, ruleset, policy)
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One snapshot with its index, graph and native analysis: built once, usable in many checks."""
+
+    snapshot: Snapshot
+    index: SnapshotIndex
+    graph: ModelGraph
+    native: NativeFacts
+
+
+def prepare(snapshot: Snapshot) -> Prepared:
+    """Index, graph and analyse one snapshot."""
+    index = index_snapshot(snapshot)
+    graph = build_graph(snapshot, index)
+    return Prepared(snapshot=snapshot, index=index, graph=graph, native=analyze_native(graph))
+
+
 def check_snapshots(
-    base: Snapshot | None, head: Snapshot, ruleset: RuleSet, policy: Policy | Level = DEFAULT_FAIL_ON
+    base: Snapshot | Prepared | None,
+    head: Snapshot | Prepared,
+    ruleset: RuleSet,
+    policy: Policy | Level = DEFAULT_FAIL_ON,
 ) -> CheckReport:
-    """The pure part of a check: from two snapshots (or one, for an initial release) to the report."""
+    """The pure part of a check: from two snapshots (or one, for an initial release) to the report.
+
+    Either side may come already prepared, so a series of checks (consecutive revisions, a snapshot
+    against itself) builds each graph once.
+    """
     if isinstance(policy, Level):
         policy = Policy(fail_on=policy)
-    released = base if base is not None else head
-    before_index, after_index = index_snapshot(released), index_snapshot(head)
-    before_graph, after_graph = build_graph(released, before_index), build_graph(head, after_index)
-    before_native, after_native = analyze_native(before_graph), analyze_native(after_graph)
+    after = head if isinstance(head, Prepared) else prepare(head)
+    if base is None or base is head or (isinstance(base, Snapshot) and base is after.snapshot):
+        before = after
+    else:
+        before = base if isinstance(base, Prepared) else prepare(base)
+    initial = base is None
+    released, head_snapshot = before.snapshot, after.snapshot
+    before_index, after_index = before.index, after.index
+    before_graph, after_graph = before.graph, after.graph
+    before_native, after_native = before.native, after.native
     delivery = _delivery(before_graph, policy.config)
-    if base is None:
-        changes: tuple[Change, ...] = (_initial_release(head),)
+    if initial:
+        changes: tuple[Change, ...] = (_initial_release(head_snapshot),)
     else:
         changes = diff_indexes(before_index, after_index, ruleset.no_effect)
     if policy.require_ota_channel and before_native.has_native_profile and delivery.channel in (
@@ -129,7 +159,7 @@ def check_snapshots(
     return CheckReport(
         tool_version=__version__,
         base=_summary(released, before_native),
-        head=_summary(head, after_native),
+        head=_summary(head_snapshot, after_native),
         findings=findings,
         verdict=verdict,
         counts=MappingProxyType(dict(count_by_level(findings))),

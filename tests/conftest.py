@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -36,6 +37,14 @@ def materialized_corpus() -> Path | None:
     target = cache_root / f"mxota-corpus-{_bundle_digest()}"
     if (target / ".complete").is_file():
         return target
+    with (cache_root / f"{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test workers: one materializes, the others wait
+        if (target / ".complete").is_file():
+            return target
+        return _materialize(cache_root, target)
+
+
+def _materialize(cache_root: Path, target: Path) -> Path:
     scratch = Path(tempfile.mkdtemp(prefix="mxota-corpus-", dir=cache_root))
     listing = subprocess.run(
         [sys.executable, str(CORPUS_SOURCE / "materialize.py"), "--list"],
