@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -56,8 +57,13 @@ LimitOption = Annotated[
 ]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _fail(message: str, code: ExitCode) -> None:
-    sys.stderr.write(f"mxota: error: {message}\n")
+    """One line on stderr, whatever the message holds (a file name can contain a line break)."""
+    one_line = _CONTROL.sub(lambda match: repr(match.group(0))[1:-1], message)
+    sys.stderr.write(f"mxota: error: {one_line}\n")
     raise typer.Exit(int(code))
 
 

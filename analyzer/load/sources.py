@@ -63,6 +63,8 @@ def _load(spec: str, base: Path, limits: Limits) -> Snapshot:
             raise InputError(spec, "no such file or directory")
         if path.is_dir():
             return _load_directory(path, spec, limits)
+        if not path.is_file():
+            raise InputError(spec, "is not a regular file (a pipe, socket or device is never read)")
         with path.open("rb") as handle:
             head = handle.read(64)
     except PermissionError:
@@ -97,8 +99,14 @@ def _load_directory(path: Path, spec: str, limits: Limits) -> Snapshot:
     except OSError as exc:
         raise InputError(spec, f"cannot read directory: {exc.strerror}") from None
     mpr = _choose_mpr(names, spec)
+    mpr_file = path / mpr
+    if mpr_file.is_symlink():
+        try:
+            mpr_file.resolve().relative_to(path.resolve())
+        except (ValueError, OSError):
+            raise InputError(f"{spec}/{mpr}", "symbolic link points outside the app directory") from None
     tree = DirectoryTree(path, SIDE_FILE_ROOTS)
-    return _load_tree(tree, mpr, path / mpr, SourceInfo(kind=SourceKind.APP_DIRECTORY, location=spec), limits)
+    return _load_tree(tree, mpr, mpr_file, SourceInfo(kind=SourceKind.APP_DIRECTORY, location=spec), limits)
 
 
 def _load_package(path: Path, spec: str, limits: Limits) -> Snapshot:
