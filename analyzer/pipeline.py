@@ -137,6 +137,9 @@ def check_snapshots(
         changes: tuple[Change, ...] = (_initial_release(head_snapshot),)
     else:
         changes = diff_indexes(before_index, after_index, ruleset.no_effect)
+    scope = _scope_change(before, after, changes) if not initial else None
+    if scope is not None:
+        changes = (*changes, scope)
     if policy.require_ota_channel and before_native.has_native_profile and delivery.channel in (
         Channel.NONE,
         Channel.UNKNOWN,
@@ -195,6 +198,47 @@ def _initial_release(head: Snapshot) -> Change:
         document_id="project",
         document_type="Project",
         document_name="(project)",
+    )
+
+
+PURPOSE_SHARE = 0.5
+"""Share of native pages added or removed, of native navigation changed, that asks for a human review."""
+PURPOSE_PERMISSIONS = 2
+"""New device permissions in one release that ask for a human review."""
+
+
+def _scope_change(before: Prepared, after: Prepared, changes: tuple[Change, ...]) -> Change | None:
+    """A heuristic for Apple's rule on changing an app's primary purpose over the air (App Store Review
+    Guideline 2.5.2, DPLA 3.3.2): a release that adds or replaces a large share of the native pages, or
+    adds several permissions, gets a finding with the figures, for a person to decide."""
+    old_pages, new_pages = before.native.native_pages, after.native.native_pages
+    if not old_pages:
+        return None
+    added = len(new_pages - old_pages)
+    removed = len(old_pages - new_pages)
+    share = (added + removed) / len(old_pages)
+    permissions = [
+        c.qualified_name for c in changes
+        if c.kind is ChangeKind.ADDED and c.element_type in ("NativeConfig", "NativeTemplate")
+        and (".permission." in c.qualified_name or c.qualified_name.startswith("ios.NS"))
+    ]
+    if share < PURPOSE_SHARE and len(permissions) < PURPOSE_PERMISSIONS:
+        return None
+    return Change(
+        kind=ChangeKind.MODIFIED,
+        element_id="release-scope",
+        element_type="ReleaseScope",
+        qualified_name="scope of this release (heuristic)",
+        before_name=None,
+        after_name=None,
+        document_id="project",
+        document_type="Project",
+        document_name="(project)",
+        properties=(
+            PropertyChange(path="native pages", before=len(old_pages), after=len(new_pages)),
+            PropertyChange(path="native pages added or removed", before=None, after=f"{added + removed} ({share:.0%})"),
+            PropertyChange(path="permissions added", before=None, after=", ".join(permissions) or "none"),
+        ),
     )
 
 
