@@ -185,19 +185,28 @@ def _delivery(graph: ModelGraph, config: Config) -> Delivery:
     return detect_delivery(graph)
 
 
-def _initial_release(head: Snapshot) -> Change:
-    name = next((s.value for s in head.native if s.kind == "config" and s.key.endswith(".appName")), None)
-    label = f"first store release of {name or head.meta.mpr_name}"
+def _release_change(
+    kind: ChangeKind, element_id: str, element_type: str, label: str, *details: PropertyChange
+) -> Change:
+    """A change of the release as a whole (no model element carries it), attributed to the project."""
     return Change(
-        kind=ChangeKind.ADDED,
-        element_id="release",
-        element_type="Release",
+        kind=kind,
+        element_id=element_id,
+        element_type=element_type,
         qualified_name=label,
         before_name=None,
-        after_name=label,
+        after_name=label if kind is ChangeKind.ADDED else None,
         document_id="project",
         document_type="Project",
         document_name="(project)",
+        properties=details,
+    )
+
+
+def _initial_release(head: Snapshot) -> Change:
+    name = next((s.value for s in head.native if s.kind == "config" and s.key.endswith(".appName")), None)
+    return _release_change(
+        ChangeKind.ADDED, "release", "Release", f"first store release of {name or head.meta.mpr_name}"
     )
 
 
@@ -224,38 +233,24 @@ def _scope_change(before: Prepared, after: Prepared, changes: tuple[Change, ...]
     ]
     if share < PURPOSE_SHARE and len(permissions) < PURPOSE_PERMISSIONS:
         return None
-    return Change(
-        kind=ChangeKind.MODIFIED,
-        element_id="release-scope",
-        element_type="ReleaseScope",
-        qualified_name="scope of this release (heuristic)",
-        before_name=None,
-        after_name=None,
-        document_id="project",
-        document_type="Project",
-        document_name="(project)",
-        properties=(
-            PropertyChange(path="native pages", before=len(old_pages), after=len(new_pages)),
-            PropertyChange(path="native pages added or removed", before=None, after=f"{added + removed} ({share:.0%})"),
-            PropertyChange(path="permissions added", before=None, after=", ".join(permissions) or "none"),
-        ),
+    return _release_change(
+        ChangeKind.MODIFIED,
+        "release-scope",
+        "ReleaseScope",
+        "scope of this release (heuristic)",
+        PropertyChange(path="native pages", before=len(old_pages), after=len(new_pages)),
+        PropertyChange(path="native pages added or removed", before=None, after=f"{added + removed} ({share:.0%})"),
+        PropertyChange(path="permissions added", before=None, after=", ".join(permissions) or "none"),
     )
 
 
 def _missing_channel(delivery: Delivery) -> Change:
-    return Change(
-        kind=ChangeKind.MODIFIED,
-        element_id="delivery-channel",
-        element_type="DeliveryChannel",
-        qualified_name="over-the-air channel of the released binary",
-        before_name=None,
-        after_name=None,
-        document_id="project",
-        document_type="Project",
-        document_name="(project)",
-        properties=(
-            PropertyChange(path="channel", before=delivery.channel.value, after=delivery.channel.value),
-        ),
+    return _release_change(
+        ChangeKind.MODIFIED,
+        "delivery-channel",
+        "DeliveryChannel",
+        "over-the-air channel of the released binary",
+        PropertyChange(path="channel", before=delivery.channel.value, after=delivery.channel.value),
     )
 
 

@@ -40,6 +40,7 @@ from lxml import etree
 from analyzer.errors import InputError
 from analyzer.load.files import DirectoryTree, FileTree, ZipTree, one_line
 from analyzer.load.limits import Limits
+from analyzer.load.safe_xml import parse_xml
 from analyzer.model.native import (
     AssetRef,
     ConfigScalar,
@@ -120,28 +121,9 @@ def _check_depth(value: Any, location: str) -> None:
             stack.extend((child, depth + 1) for child in item)
 
 
-def _xml_parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
-    )
-
-
 def _parse_xml(data: bytes, location: str) -> etree._Element:
     """Parse XML with entities, DTDs and network off; a DOCTYPE is refused outright."""
-    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
-        raise InputError(location, "XML has a DOCTYPE (DTDs and entities are refused)")
-    try:
-        root = etree.fromstring(data, _xml_parser())
-    except etree.XMLSyntaxError as exc:
-        raise InputError(location, f"malformed XML ({one_line(exc.msg)})") from None
-    except (ValueError, etree.LxmlError) as exc:
-        raise InputError(location, f"unreadable XML ({one_line(exc)})") from None
-    if root is None:
-        raise InputError(location, "empty XML document")
-    docinfo = root.getroottree().docinfo
-    if getattr(docinfo, "doctype", "") or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise InputError(location, "XML has a DOCTYPE (DTDs and entities are refused)")
-    return root
+    return parse_xml(data, location)
 
 
 def _local(tag: object) -> str:

@@ -14,13 +14,13 @@ import re
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from lxml import etree
 
 from analyzer.errors import InputError
 from analyzer.load.files import one_line
 from analyzer.load.limits import Limits
+from analyzer.load.safe_xml import parse_xml, safe_parser
 from analyzer.model.native import NativeSetting
 from analyzer.model.snapshot import (
     ModelElement,
@@ -49,9 +49,7 @@ def _schema() -> etree.RelaxNG:
 
 
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=True
-    )
+    return safe_parser(huge_tree=True)
 
 
 # ---------------------------------------------------------------------------------------------- write
@@ -226,20 +224,7 @@ def read_snapshot_file(path: Path, spec: str, limits: Limits) -> Snapshot:
 
 def parse_snapshot(data: bytes, location: str) -> Snapshot:
     """Parse XML snapshot bytes; anything but a valid snapshot document is an input error."""
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        # never written by render_snapshot (text is escaped); say so before the parser trips on it
-        raise InputError(location, "XML snapshot has a DOCTYPE (DTDs and entities are refused)")
-    try:
-        root = etree.fromstring(data, _parser())
-    except etree.XMLSyntaxError as exc:
-        raise InputError(location, f"malformed XML ({one_line(exc.msg)})") from None
-    except (ValueError, etree.LxmlError) as exc:
-        raise InputError(location, f"unreadable XML ({one_line(exc)})") from None
-    if root is None:
-        raise InputError(location, "empty XML document")
-    docinfo: Any = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise InputError(location, "XML snapshot has a DOCTYPE (DTDs and entities are refused)")
+    root = parse_xml(data, location, what="XML snapshot", huge_tree=True)
     if root.tag != _NS + "snapshot":
         raise InputError(location, f"not an mxota snapshot: root element is {etree.QName(root).localname!r}")
     schema = _schema()
