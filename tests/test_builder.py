@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import sqlite3
-import subprocess
 import sys
 import uuid
 import zipfile
@@ -320,9 +319,6 @@ def test_edit_helpers_find_things() -> None:
         edit.document(without, "FieldService.Nope")
 
 
-SHARED_CORPUS = REPO.parent / "shared" / "corpus"
-MATERIALIZED = Path("/tmp/corpus")
-"""Where a session may already have materialized the corpus; used instead of materializing again."""
 SHAPE_REVISIONS = (
     ("mendix__Native-Mobile-Resources", "f2b159ab", None),
     ("SuperBypassUdinnn__SIGARA", "028f12f", None),
@@ -362,20 +358,13 @@ def objects(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 @pytest.mark.corpus
-@pytest.mark.skipif(not (SHARED_CORPUS / "materialize.py").is_file(), reason="../shared/corpus is absent")
-def test_every_built_shape_occurs_in_real_projects(tmp_path: Path) -> None:
+def test_every_built_shape_occurs_in_real_projects(corpus: Path, tmp_path: Path) -> None:
     """Each object the builder writes has exactly the keys of some real object of its ``$Type``, and each
     property holds a kind of value (string, bool, int64, null, GUID, list marker) seen there in real files."""
     shapes: dict[str, set[frozenset[str]]] = collections.defaultdict(set)
     kinds: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
     for project, revision, unit_types in SHAPE_REVISIONS:
-        app_dir = MATERIALIZED / project / revision
-        if not any(app_dir.glob("*.mpr")):
-            app_dir = tmp_path / project / revision
-            command = [sys.executable, str(SHARED_CORPUS / "materialize.py"), str(tmp_path)]
-            subprocess.run(
-                [*command, "--project", project, "--rev", revision], check=True, capture_output=True
-            )
+        app_dir = corpus / project / revision
         for *_, data in raw_units(app_dir):
             document = bson.decode(data)
             if unit_types is not None and document["$Type"] not in unit_types:

@@ -13,13 +13,7 @@ import pytest
 from analyzer.errors import InputError
 from analyzer.load.files import DirectoryTree
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
-from analyzer.load.native import (
-    native_package_hints,
-    read_native,
-    read_widget_package,
-    template_range_for,
-    version_matches,
-)
+from analyzer.load.native import native_package_hints, read_native, read_widget_package
 from analyzer.model.native import (
     AssetRef,
     NativeDependency,
@@ -28,6 +22,7 @@ from analyzer.model.native import (
     TemplateRange,
     WidgetInfo,
 )
+from analyzer.model.versions import template_range_for, version_matches
 
 # --------------------------------------------------------------------------------------------------
 # builders of small synthetic inputs
@@ -764,19 +759,15 @@ def test_info_plist_with_entities_is_refused(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 # the real native apps of the corpus
 
-CORPUS = Path("/tmp/corpus")
 NATIVE_APPS = ("mendix__Native-Mobile-Resources", "openwallet-foundation-labs__farmworker-wallet-os")
 
 
 @pytest.mark.corpus
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="materialized corpus not at /tmp/corpus")
 @pytest.mark.parametrize("project", NATIVE_APPS)
 def test_reads_every_revision_of_the_native_corpus_apps(
-    project: str, capsys: pytest.CaptureFixture[str]
+    corpus: Path, project: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    revisions = sorted(path for path in (CORPUS / project).iterdir() if path.is_dir())
-    if not revisions:
-        pytest.skip(f"{project} not materialized")
+    revisions = sorted(path for path in (corpus / project).iterdir() if path.is_dir())
     for revision in revisions:
         facts = read_native(DirectoryTree(revision), DEFAULT_LIMITS)
         assert facts.widgets, revision

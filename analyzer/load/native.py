@@ -53,7 +53,7 @@ from analyzer.model.native import (
     WidgetInfo,
     WidgetPackage,
 )
-from analyzer.model.versions import parse_range, template_range_for, version_matches  # noqa: F401  (re-exported)
+from analyzer.model.versions import parse_range
 
 TEMPLATE_DIR = "resources/native_template"
 """Where an app that keeps its Native Template in the repository has it (farmworker-wallet-os)."""
