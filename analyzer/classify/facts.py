@@ -248,6 +248,16 @@ def _upgrade_within_template_range(change: Change, ctx: ClassifyContext) -> bool
     return True
 
 
+def _declared_native_dependency(change: Change, ctx: ClassifyContext) -> bool:
+    """A widget or JavaScript action declares this package (either side): its own finding judges it."""
+    if not change.element_id.startswith("native:"):
+        return False
+    for snapshot in (ctx.before.index.snapshot, ctx.after.index.snapshot):
+        if any(s.kind == "dependency" and s.key == change.qualified_name for s in snapshot.native):
+            return True
+    return False
+
+
 def _has_native_profile(change: Change, ctx: ClassifyContext) -> bool:
     return ctx.before_native.has_native_profile or ctx.after_native.has_native_profile
 
@@ -291,6 +301,9 @@ FACTS: Mapping[str, Fact] = MappingProxyType(
             Fact("upgrade_within_template_range",
                  "Studio Pro changed inside one native template range, in both the app's and the newest table",
                  _upgrade_within_template_range),
+            Fact("declared_native_dependency",
+                 "a widget or JavaScript action declares this package, so its dependency finding judges it",
+                 _declared_native_dependency),
             Fact("has_native_profile", "either snapshot has a native navigation profile", _has_native_profile),
         )
     }
