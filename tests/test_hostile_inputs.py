@@ -1123,11 +1123,6 @@ def test_line_break_in_an_archive_name_is_refused_on_one_line(tmp_path: Path) ->
     assert_unchanged(before, folder)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="a path with a line break spreads the error over two lines: "
-    "cli._fail (or MxotaError) must escape control characters",
-)
 def test_line_break_in_a_directory_name_stays_on_one_line(tmp_path: Path) -> None:
     app = copy_app(APP_V2, tmp_path / "field\nservice")
     (app / MPR_NAME).write_bytes(b"")
@@ -1136,10 +1131,6 @@ def test_line_break_in_a_directory_name_stays_on_one_line(tmp_path: Path) -> Non
     assert_unchanged(before, app)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="sources._load opens a named source without checking it is a regular file; a FIFO blocks",
-)
 def test_source_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "pipes"
     folder.mkdir()
@@ -1153,10 +1144,6 @@ def test_source_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
     assert_unchanged(before, folder)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="sources._load_directory reads the .mpr without DirectoryTree's containment check",
-)
 def test_mpr_symlink_out_of_the_app_is_refused(tmp_path: Path) -> None:
     app = _v2(tmp_path)
     outside = tmp_path / "outside.mpr"
