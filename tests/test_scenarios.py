@@ -200,8 +200,6 @@ STORE_RULES_WITHOUT_SCENARIO: Mapping[str, str] = MappingProxyType(
         "ota-channel-required": "needs --require-ota-channel / .mxota.toml; tests/test_cli.py",
         "native-analysis-problem": "needs unreadable native files, not a release edit; "
         "reader problems: tests/test_native_readers.py",
-        "native-app-config-changed": "the File-level twin of every nativemobile/ finding; never decisive over "
-        "the NativeConfig finding of the same change",
         "native-template-changed": "template files the native analysis does not read (package-lock.json); "
         "tests/test_rules.py examples",
     }
