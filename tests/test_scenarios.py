@@ -50,26 +50,7 @@ NOT_YET: Mapping[str, str] = MappingProxyType(
 )
 """Rows whose table verdict the rule set cannot give yet; their scenarios record today's conservative level."""
 
-_SHADOWED = (
-    "rule bug (rules/native.toml; tie-break in analyzer/classify/engine.py): among equally severe matches the "
-    "alphabetically first rule id decides, and the catch-all {catch} (every {element} change) sorts before "
-    "{rule}, so {rule} can never decide; the finding lists both in `rules` and is decided by {catch} "
-    "(the verdict, store, is right)"
-)
-_CONFIG = {"catch": "native-builder-setting-changed", "element": "NativeConfig"}
-
-XFAIL: Mapping[str, str] = MappingProxyType(
-    {
-        "d10-splash-screen-changed": _SHADOWED.format(rule="splash-screen-changed", **_CONFIG),
-        "d12-permission-added": _SHADOWED.format(rule="permissions-or-device-changed", **_CONFIG),
-        "d12-landscape-enabled": _SHADOWED.format(rule="permissions-or-device-changed", **_CONFIG),
-        "d12-tablet-target-added": _SHADOWED.format(rule="permissions-or-device-changed", **_CONFIG),
-        "d13-runtime-url-changed": _SHADOWED.format(rule="runtime-url-changed", **_CONFIG),
-        "d3-native-template-upgraded": _SHADOWED.format(
-            rule="native-template-version-changed", catch="native-template-edited", element="NativeTemplate"
-        ),
-    }
-)
+XFAIL: Mapping[str, str] = MappingProxyType({})
 """Scenarios that fail because of a rule or analyzer bug (never a fixture bug), with the evidence."""
 
 V1_SCENARIOS = (

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from analyzer.classify.context import ClassifyContext
 from analyzer.classify.facts import FACTS
-from analyzer.classify.ruleset import RuleSet, matches
+from analyzer.classify.ruleset import Match, RuleSet, matches
 from analyzer.graph.queries import blast_radius, reverse_links
 from analyzer.model.changes import Change
 from analyzer.model.findings import UNCLASSIFIED, Finding
@@ -49,7 +49,9 @@ def classify(changes: tuple[Change, ...], ruleset: RuleSet, ctx: ClassifyContext
         candidates = ruleset.rules if change.no_effect is None else none_rules
         matched = [loaded for loaded in candidates if matches(loaded.match, change, fact)]
         if matched:
-            decisive = max(matched, key=lambda loaded: (loaded.rule.level, _negated(loaded.rule.id)))
+            decisive = max(
+                matched, key=lambda loaded: (loaded.rule.level, specificity(loaded.match), _negated(loaded.rule.id))
+            )
             level = decisive.rule.level
             rule_id = decisive.rule.id
             title, reason, advice = decisive.rule.title, decisive.rule.reason, decisive.rule.advice
@@ -81,8 +83,19 @@ def classify(changes: tuple[Change, ...], ruleset: RuleSet, ctx: ClassifyContext
     return tuple(findings)
 
 
+def specificity(match: Match) -> int:
+    """How many conditions a rule states: among equally severe rules, the most specific one decides
+    (``runtime-url-changed`` over the catch-all ``native-builder-setting-changed``), so its reason and
+    advice are the ones shown."""
+    fields = (
+        match.element, match.document, match.change, match.path, match.not_path, match.any_property,
+        match.only_properties, match.no_effect,
+    )
+    return sum(1 for field in fields if field) + len(match.facts) + len(match.not_facts)
+
+
 class _Reversed(str):
-    """Sorts rule ids backwards, so among equally severe rules the alphabetically first decides."""
+    """Sorts rule ids backwards, so among equally severe and equally specific rules the first id decides."""
 
     __slots__ = ()
 

@@ -52,6 +52,9 @@ class ModelGraph:
     """Qualified name → element id (the first element of that name, in canonical order)."""
     dangling: Mapping[str, tuple[str, ...]]
     """Unresolved qualified name → ids of the elements that refer to it."""
+    name_references: tuple[tuple[str, str], ...] = ()
+    """(source, target) of every resolved by-name and in-text reference: what reachability walks, kept
+    beside the graph so queries need not iterate networkx's edge views."""
 
 
 def build_graph(snapshot: Snapshot, index: SnapshotIndex | None = None) -> ModelGraph:
@@ -106,4 +109,7 @@ def build_graph(snapshot: Snapshot, index: SnapshotIndex | None = None) -> Model
         graph=graph,
         names=MappingProxyType(names),
         dangling=MappingProxyType({name: tuple(ids) for name, ids in sorted(dangling.items())}),
+        name_references=tuple(
+            (source, target) for (source, target), data in unique.items() if data["kind"] in ("name", "text")
+        ),
     )

@@ -95,9 +95,7 @@ def _links(mg: ModelGraph) -> tuple[dict[str, set[str]], dict[str, set[str]], di
     doc_targets: dict[str, set[str]] = {}
     referrers: dict[str, set[str]] = {}
     elements = mg.index.elements
-    for source, target, kind in _edges(mg, "kind"):
-        if kind not in ("name", "text"):
-            continue
+    for source, target in mg.name_references:
         source_element = elements.get(source)
         target_element = elements.get(target)
         if source_element is None or target_element is None:
