@@ -11,6 +11,7 @@ import functools
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -364,5 +365,8 @@ def version() -> None:
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point. A closed pipe (``mxota check ... | head``) ends the run quietly, as for any
+    Unix tool, instead of reporting an internal error."""
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     app()
