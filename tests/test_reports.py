@@ -39,7 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from fixtures.builder import field_service_1_0, write_app  # noqa: E402
+from fixtures.builder import edit, field_service_1_0, write_app  # noqa: E402
+from fixtures.builder import model as m  # noqa: E402
 from fixtures.builder.variants import VARIANTS  # noqa: E402
 
 GOLDEN = REPO / "tests" / "golden"
@@ -88,6 +89,8 @@ def store_scenario_report(directory: Path) -> CheckReport:
     head = base
     for name in STORE_VARIANTS:
         head = VARIANTS[name](head)
+    # an additive change on an entity no device syncs: the ota-redeploy finding
+    head = edit.add_attribute(head, "FieldService.Invoice", m.Attribute(name="DueDate", type="DateTime"))
     write_app(base, directory / "before")
     write_app(head, directory / "after")
     report = run_check(CheckOptions(base="before", head="after", cwd=directory))

@@ -49,7 +49,28 @@ def diff_indexes(
     raw = _diff(before, after)
     spec = no_effect if no_effect is not None else NoEffectSpec()
     upgraded = before.snapshot.meta.product_version != after.snapshot.meta.product_version
-    return tuple(_judge(change, spec, before, after, upgraded) for change in raw)
+    judged = [_judge(change, spec, before, after, upgraded) for change in raw]
+    if not spec.follower_elements:
+        return tuple(judged)
+    return tuple(_followers(judged, spec, before, after))
+
+
+def _followers(
+    changes: list[Change], spec: NoEffectSpec, before: SnapshotIndex, after: SnapshotIndex
+) -> list[Change]:
+    """Mark additions and removals of follower elements whose named member is added or removed too."""
+    added = {c.qualified_name for c in changes if c.kind is ChangeKind.ADDED}
+    removed = {c.qualified_name for c in changes if c.kind is ChangeKind.REMOVED}
+    result: list[Change] = []
+    for change in changes:
+        appears = change.kind in (ChangeKind.ADDED, ChangeKind.REMOVED)
+        if appears and change.no_effect is None and _globbed(spec.follower_elements, change.element_type):
+            side, members = (after, added) if change.kind is ChangeKind.ADDED else (before, removed)
+            element = side.elements.get(change.element_id)
+            if element is not None and any(ref.target in members for ref in element.references):
+                change = dataclasses.replace(change, no_effect=NoEffect.FOLLOWS_MEMBER)
+        result.append(change)
+    return result
 
 
 def _globbed(patterns: tuple[str, ...], value: str) -> bool:

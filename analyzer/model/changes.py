@@ -67,6 +67,9 @@ class NoEffectSpec:
     diagram_elements: tuple[str, ...] = ()
     design_time_documents: tuple[str, ...] = ()
     bookkeeping_documents: tuple[str, ...] = ()
+    follower_elements: tuple[str, ...] = ()
+    """Elements Studio Pro adds or removes together with the member they name (access rights of a new
+    attribute): such an addition or removal is reported by the member's own change."""
 
 
 class NoEffect(enum.Enum):
@@ -81,6 +84,8 @@ class NoEffect(enum.Enum):
     EXCLUDED_DOCUMENT = "excluded-document"
     COSMETIC = "cosmetic"
     """Several of the above together."""
+    FOLLOWS_MEMBER = "follows-member"
+    """Added or removed with the member it names, whose own change is reported."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
