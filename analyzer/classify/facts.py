@@ -16,11 +16,8 @@ from analyzer.graph.build import ModelGraph
 from analyzer.graph.queries import (
     ASSOCIATION_TYPES,
     ENTITY_TYPES,
-    NANOFLOW,
     NATIVE_PROFILE,
     OFFLINE_CONFIG,
-    PAGE,
-    SNIPPET,
 )
 from analyzer.model.changes import Change, ChangeKind
 from analyzer.model.native import NativeSetting, TemplateRange
@@ -131,40 +128,11 @@ def _microflow_signature(change: Change, ctx: ClassifyContext) -> bool:
     return False
 
 
-def _document_native_page(change: Change, ctx: ClassifyContext) -> bool:
-    return change.document_id in ctx.before_native.native_pages or change.document_id in ctx.after_native.native_pages
-
-
-def _document_reached(change: Change, ctx: ClassifyContext) -> bool:
-    return (
-        change.document_id in ctx.before_native.reached_documents
-        or change.document_id in ctx.after_native.reached_documents
-    )
-
-
-def _studio_pro_upgraded(change: Change, ctx: ClassifyContext) -> bool:
-    return ctx.before.index.snapshot.meta.product_version != ctx.after.index.snapshot.meta.product_version
-
-
 def _flag_turned(path: str, before: bool, after: bool) -> FactFunction:
     def test(change: Change, ctx: ClassifyContext) -> bool:
         return any(p.path == path and p.before is before and p.after is after for p in change.properties)
 
     return test
-
-
-def _excluded(change: Change, ctx: ClassifyContext) -> bool:
-    """The document is excluded from the build on both sides (or on the side it exists)."""
-    flags = []
-    for graph in (ctx.before, ctx.after):
-        root = graph.index.elements.get(change.document_id)
-        if root is not None:
-            flags.append(root.properties.get("Excluded") is True)
-    return bool(flags) and all(flags)
-
-
-def _client_document(change: Change, ctx: ClassifyContext) -> bool:
-    return change.document_type in (PAGE, SNIPPET, NANOFLOW)
 
 
 def _module_holds_offline_contract(change: Change, ctx: ClassifyContext) -> bool:
@@ -258,10 +226,6 @@ def _declared_native_dependency(change: Change, ctx: ClassifyContext) -> bool:
     return False
 
 
-def _has_native_profile(change: Change, ctx: ClassifyContext) -> bool:
-    return ctx.before_native.has_native_profile or ctx.after_native.has_native_profile
-
-
 FACTS: Mapping[str, Fact] = MappingProxyType(
     {
         fact.name: fact
@@ -278,9 +242,6 @@ FACTS: Mapping[str, Fact] = MappingProxyType(
                  _microflow_called_from_nanoflow),
             Fact("microflow_signature", "the change touches the microflow's name, module, parameters or return type",
                  _microflow_signature),
-            Fact("native_page", "the document is a page whose layout is native", _document_native_page),
-            Fact("reached_by_native_profile", "the native profile reaches the document", _document_reached),
-            Fact("studio_pro_upgraded", "the Studio Pro version differs between the snapshots", _studio_pro_upgraded),
             Fact("db_encryption_turned_on", "EncryptionDbEnabled goes from false to true",
                  _flag_turned("EncryptionDbEnabled", False, True)),
             Fact("db_encryption_turned_off", "EncryptionDbEnabled goes from true to false",
@@ -290,8 +251,6 @@ FACTS: Mapping[str, Fact] = MappingProxyType(
             Fact("file_encryption_turned_off", "LocalFileEncryptionEnabled goes from true to false",
                  _flag_turned("LocalFileEncryptionEnabled", True, False)),
             Fact("ota_turned_on", "OtaEnabled goes from false to true", _flag_turned("OtaEnabled", False, True)),
-            Fact("excluded_document", "the document is excluded from the build", _excluded),
-            Fact("client_document", "the document is a page, snippet or nanoflow", _client_document),
             Fact("module_holds_offline_contract",
                  "the module holds an entity synced to devices or a microflow a nanoflow calls",
                  _module_holds_offline_contract),
@@ -304,7 +263,6 @@ FACTS: Mapping[str, Fact] = MappingProxyType(
             Fact("declared_native_dependency",
                  "a widget or JavaScript action declares this package, so its dependency finding judges it",
                  _declared_native_dependency),
-            Fact("has_native_profile", "either snapshot has a native navigation profile", _has_native_profile),
         )
     }
 )

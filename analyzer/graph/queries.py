@@ -70,11 +70,6 @@ class NativeFacts:
         return entity_id in self.synced_entities
 
 
-def _edges(mg: ModelGraph, key: str) -> Iterable[tuple[str, str, str]]:
-    """Every edge with one of its attributes (typed view over networkx)."""
-    return ((s, t, str(v)) for s, t, v in mg.graph.edges(data=key, default=""))
-
-
 def _out(mg: ModelGraph, node: str, key: str) -> Iterable[tuple[str, str, str]]:
     """The out-edges of a node with one of their attributes."""
     return ((s, t, str(v)) for s, t, v in mg.graph.out_edges(node, data=key, default=""))
