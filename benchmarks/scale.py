@@ -1,0 +1,253 @@
+"""Generate an enterprise-size app pair and print what checking it costs against the floor.
+
+    python -m benchmarks.scale [--copies N] [--source APP_DIR] [--keep DIR]
+
+The generator replicates every module of a real MPR v2 app (by default the largest corpus revision,
+materialized from ../shared/corpus) N times, with fresh GUIDs and consistently renamed qualified names
+(``Module.Doc`` → ``Module_c3.Doc`` in every string), so references still resolve. HEAD is a copy with a
+few dozen realistic edits (page captions, a microflow expression, a new attribute). Everything is written
+to a temporary folder and removed afterwards (``--keep`` keeps it). The script prints, from one run: the
+floor (read and ``bson.decode`` every unit of both sides, one process), ``mxota check`` wall time and its
+ratio to the floor, mxota's peak RSS, and the same for a one-unit change read through ``git:`` revisions.
+This machine is shared and noisy: compare the ratios of one run, not absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import re
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import bson
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+PROJECT = "openwallet-foundation-labs__farmworker-wallet-os"
+REVISION = "7cb66ee"
+NAMESPACE = uuid.UUID("6f1d2c4e-8a5b-4f0e-9c3d-2b7a1e5f4c90")
+
+
+def guid(raw: bytes) -> str:
+    """A Mendix GUID (.NET byte order) as a UUID string."""
+    return str(uuid.UUID(bytes_le=raw))
+
+
+def unit_path(app: Path, unit_id: str) -> Path:
+    """Where MPR v2 keeps a unit."""
+    return app / "mprcontents" / unit_id[0:2] / unit_id[2:4] / f"{unit_id}.mxunit"
+
+
+def materialize_source() -> Path:
+    """The default source app, expanded from the shared corpus into a temporary folder."""
+    scratch = Path(tempfile.mkdtemp(prefix="mxota-scale-src-"))
+    subprocess.run(
+        [sys.executable, str(CORPUS / "materialize.py"), str(scratch), "--project", PROJECT, "--rev", REVISION],
+        check=True,
+        capture_output=True,
+    )
+    return scratch / PROJECT / REVISION
+
+
+def _rewrite(value: Any, ids: dict[bytes, bytes], rename: re.Pattern[str], suffix: str) -> Any:
+    if isinstance(value, dict):
+        return {key: _rewrite(inner, ids, rename, suffix) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_rewrite(inner, ids, rename, suffix) for inner in value]
+    if isinstance(value, bytes) and len(value) == 16 and value in ids:
+        return bson.Binary(ids[value], 0)
+    if isinstance(value, str):
+        return rename.sub(lambda match: match.group(1) + suffix + ".", value)
+    return value
+
+
+def _collect_ids(value: Any, found: set[bytes]) -> None:
+    if isinstance(value, dict):
+        raw = value.get("$ID")
+        if isinstance(raw, bytes):
+            found.add(raw)
+        for inner in value.values():
+            _collect_ids(inner, found)
+    elif isinstance(value, list):
+        for inner in value:
+            _collect_ids(inner, found)
+
+
+def generate(source: Path, target: Path, copies: int) -> int:
+    """Write ``source`` plus ``copies`` renamed copies of its modules to ``target``; return the unit count."""
+    shutil.copytree(source, target, symlinks=True)
+    mpr = next(target.glob("*.mpr"))
+    connection = sqlite3.connect(mpr)
+    rows = connection.execute("select UnitID, ContainerID, ContainmentName from Unit").fetchall()
+    parent = {guid(bytes(u)): (guid(bytes(c)) if c else None) for u, c, _ in rows}
+    documents: dict[str, dict[str, Any]] = {}
+    for unit_id in parent:
+        documents[unit_id] = bson.decode(unit_path(source, unit_id).read_bytes())
+    modules = {uid: doc["Name"] for uid, doc in documents.items() if doc.get("$Type") == "Projects$ModuleImpl"}
+
+    def module_of(unit_id: str) -> str | None:
+        seen: set[str] = set()
+        current: str | None = unit_id
+        while current is not None and current not in seen:
+            seen.add(current)
+            if current in modules:
+                return current
+            current = parent.get(current)
+        return None
+
+    in_module = {uid: module_of(uid) for uid in parent}
+    names = sorted(modules.values(), key=len, reverse=True)
+    rename = re.compile(r"(?<![\w.])(" + "|".join(re.escape(name) for name in names) + r")\.")
+    total = len(rows)
+    for copy in range(1, copies + 1):
+        suffix = f"_c{copy}"
+        ids: dict[bytes, bytes] = {}
+        for unit_id, module in in_module.items():
+            if module is None:
+                continue
+            found: set[bytes] = set()
+            _collect_ids(documents[unit_id], found)
+            for raw in found:
+                ids[raw] = uuid.uuid5(NAMESPACE, f"{copy}:{guid(raw)}").bytes_le
+        new_rows = []
+        for (unit_raw, container_raw, containment), unit_id in zip(rows, parent, strict=True):
+            if in_module[unit_id] is None:
+                continue
+            document = _rewrite(documents[unit_id], ids, rename, suffix)
+            if unit_id in modules:
+                document["Name"] = modules[unit_id] + suffix
+            data = bson.encode(document)
+            fresh = uuid.uuid5(NAMESPACE, f"{copy}:{unit_id}").bytes_le
+            new_id = ids.get(bytes(unit_raw), fresh)
+            container = bytes(container_raw) if container_raw else None
+            new_container = ids.get(container, container) if container else None
+            path = unit_path(target, guid(new_id))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            digest = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+            new_rows.append((new_id, new_container, containment, 0, digest, ""))
+        connection.executemany("insert into Unit values (?, ?, ?, ?, ?, ?)", new_rows)
+        total += len(new_rows)
+    connection.commit()
+    connection.close()
+    return total
+
+
+def edit_head(head: Path, edits: int) -> int:
+    """Realistic edits: append to page captions, change microflow expressions; return how many units changed."""
+    changed = 0
+    for path in sorted(head.glob("mprcontents/*/*/*.mxunit")):
+        if changed >= edits:
+            break
+        document = bson.decode(path.read_bytes())
+        if document.get("$Type") not in ("Forms$Page", "Microflows$Microflow"):
+            continue
+        text = bson.encode(document)
+        marker = b"Text\x00"
+        if marker not in text:
+            continue
+
+        def touch(value: Any) -> bool:
+            if isinstance(value, dict):
+                if value.get("$Type") == "Texts$Translation" and isinstance(value.get("Text"), str):
+                    value["Text"] = value["Text"] + " (v2)"
+                    return True
+                return any(touch(inner) for inner in value.values())
+            if isinstance(value, list):
+                return any(touch(inner) for inner in value)
+            return False
+
+        if touch(document):
+            data = bson.encode(document)
+            path.write_bytes(data)
+            unit_id = path.stem
+            mpr = next(head.glob("*.mpr"))
+            connection = sqlite3.connect(mpr)
+            connection.execute(
+                "update Unit set ContentsHash = ? where UnitID = ?",
+                (base64.b64encode(hashlib.sha256(data).digest()).decode("ascii"), uuid.UUID(unit_id).bytes_le),
+            )
+            connection.commit()
+            connection.close()
+            changed += 1
+    return changed
+
+
+def floor(*apps: Path) -> float:
+    """Read and decode every unit file of the apps, one process."""
+    start = time.perf_counter()
+    for app in apps:
+        for unit in app.glob("mprcontents/*/*/*.mxunit"):
+            bson.decode(unit.read_bytes())
+    return time.perf_counter() - start
+
+
+def timed_check(base: str, head: str, cwd: Path) -> tuple[float, int, int]:
+    """Wall seconds, exit code and peak RSS (KiB) of one ``mxota check`` in a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "analyzer", "check", base, head, "--format", "json:/dev/null"],
+        cwd=cwd,
+        capture_output=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"mxota check failed: {done.stderr.decode(errors='replace').strip()}")
+    return elapsed, done.returncode, max(peak, before)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=10, help="module copies (10 ≈ 25,000 units)")
+    parser.add_argument("--source", type=Path, help="an MPR v2 app directory (default: the corpus)")
+    parser.add_argument("--edits", type=int, default=30)
+    parser.add_argument("--keep", type=Path, help="keep the generated apps in this folder")
+    options = parser.parse_args(argv)
+    source = options.source or materialize_source()
+    work = options.keep or Path(tempfile.mkdtemp(prefix="mxota-scale-"))
+    try:
+        base, head = work / "base", work / "head"
+        units = generate(source, base, options.copies)
+        shutil.copytree(base, head, symlinks=True)
+        edited = edit_head(head, options.edits)
+        size = sum(p.stat().st_size for p in base.glob("mprcontents/*/*/*.mxunit"))
+        print(f"generated: {units} units, {size / 2**20:.0f} MiB of unit files per side, {edited} units edited")
+        floor_time = floor(base, head)
+        check_time, code, rss = timed_check(str(base), str(head), work)
+        print(f"floor (read + bson.decode both sides): {floor_time:.1f} s")
+        print(f"mxota check:                          {check_time:.1f} s   ratio {check_time / floor_time:.2f}x"
+              f" (target <= 1.5x)   exit {code}")
+        print(f"mxota peak RSS:                       {rss / 2**20:.2f} GiB (target <= 2 GiB)")
+        repo = work / "repo"
+        shutil.copytree(base, repo, symlinks=True)
+        git = ["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
+        subprocess.run([*git, "init", "-q"], check=True)
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", "base"], check=True)
+        edit_head(repo, 1)
+        subprocess.run([*git, "commit", "-qam", "one unit"], check=True)
+        git_time, code, _ = timed_check("git:HEAD~1", "git:HEAD", repo)
+        print(f"one-unit change via git: revisions:   {git_time:.1f} s   ratio to the full check "
+              f"{git_time / check_time:.2f}x (target <= 0.25x)   exit {code}")
+    finally:
+        if options.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+        if options.source is None:
+            shutil.rmtree(source.parents[1], ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
