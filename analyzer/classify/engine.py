@@ -49,8 +49,9 @@ def classify(changes: tuple[Change, ...], ruleset: RuleSet, ctx: ClassifyContext
         candidates = ruleset.rules if change.no_effect is None else none_rules
         matched = [loaded for loaded in candidates if matches(loaded.match, change, fact)]
         if matched:
-            decisive = max(
-                matched, key=lambda loaded: (loaded.rule.level, specificity(loaded.match), _negated(loaded.rule.id))
+            # most severe first, then the most specific, then the first id
+            decisive = min(
+                matched, key=lambda loaded: (-loaded.rule.level.rank, -specificity(loaded.match), loaded.rule.id)
             )
             level = decisive.rule.level
             rule_id = decisive.rule.id
@@ -92,22 +93,6 @@ def specificity(match: Match) -> int:
         match.only_properties, match.no_effect,
     )
     return sum(1 for field in fields if field) + len(match.facts) + len(match.not_facts)
-
-
-class _Reversed(str):
-    """Sorts rule ids backwards, so among equally severe and equally specific rules the first id decides."""
-
-    __slots__ = ()
-
-    def __lt__(self, other: str) -> bool:
-        return str.__gt__(self, other)
-
-    def __gt__(self, other: str) -> bool:
-        return str.__lt__(self, other)
-
-
-def _negated(rule_id: str) -> _Reversed:
-    return _Reversed(rule_id)
 
 
 def count_by_level(findings: tuple[Finding, ...]) -> Mapping[str, int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import re
 from collections.abc import Iterable, Mapping
 
 from analyzer.graph.index import SnapshotIndex, index_snapshot
@@ -28,9 +27,8 @@ from analyzer.model.changes import (
     NoEffectSpec,
     PropertyChange,
 )
-from analyzer.model.snapshot import ModelElement, PropertyValue, Snapshot
+from analyzer.model.snapshot import NAME_TOKEN, ModelElement, PropertyValue, Snapshot
 
-_NAME_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 ORDER_SUFFIX = "[order]"
 """Suffix of the pseudo-property that records a reordering of a parent's children in one slot."""
 
@@ -277,7 +275,7 @@ def _follows_rename(before: PropertyValue | Absent, after: PropertyValue | Absen
     if not renames:
         return False
     if isinstance(before, str) and isinstance(after, str):
-        rewritten = _NAME_TOKEN.sub(lambda m: renames.get(m.group(0), m.group(0)), before)
+        rewritten = NAME_TOKEN.sub(lambda m: renames.get(m.group(0), m.group(0)), before)
         return rewritten == after and before != after
     if isinstance(before, tuple) and isinstance(after, tuple) and len(before) == len(after):
         return any(b != a for b, a in zip(before, after, strict=True)) and all(

@@ -11,7 +11,6 @@ path that holds the reference.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -19,7 +18,7 @@ from types import MappingProxyType
 import networkx as nx
 
 from analyzer.graph.index import SnapshotIndex, index_snapshot
-from analyzer.model.snapshot import ReferenceKind, Snapshot
+from analyzer.model.snapshot import NAME_TOKEN, ReferenceKind, Snapshot
 
 TEXT_FIELDS = frozenset(
     {
@@ -39,7 +38,6 @@ TEXT_FIELDS = frozenset(
 )
 """Text properties that can mention qualified names inside a larger expression."""
 
-_NAME_TOKEN = re.compile(r"(?<![\w$.])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +89,7 @@ def build_graph(snapshot: Snapshot, index: SnapshotIndex | None = None) -> Model
                 is_text = text_paths[path] = path.rsplit(".", 1)[-1] in TEXT_FIELDS
             if not is_text or not isinstance(value, str) or not value:
                 continue
-            for token in _NAME_TOKEN.findall(value):
+            for token in NAME_TOKEN.findall(value):
                 if (token, path) in seen:
                     continue
                 target = names.get(token)

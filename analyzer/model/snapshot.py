@@ -7,6 +7,7 @@ app directory and its exported XML snapshot compare equal with ``==``.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,6 +21,9 @@ PropertyValue = Scalar | tuple[Scalar, ...]
 """A property of a model element: a scalar, or a tuple of scalars (a marker-1 BSON list)."""
 
 EMPTY_PROPERTIES: Mapping[str, PropertyValue] = MappingProxyType({})
+
+NAME_TOKEN = re.compile(r"(?<![\w$.])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+"""A qualified name inside a longer text (XPath, expression, template): ``Module.Entity/Module.Assoc``."""
 
 
 class MprFormat(enum.Enum):
