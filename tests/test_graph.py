@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import networkx as nx
 import pytest
 
 from analyzer.graph.build import ModelGraph, build_graph
@@ -83,9 +84,24 @@ def test_blast_radius_lists_native_pages_and_nanoflows_that_reach_an_attribute(
     assert blast_radius(graph, native, invoice_number) == ()
 
 
-def test_graph_has_containment_and_reference_edges(graph: ModelGraph) -> None:
-    entity = graph.names["FieldService.WorkOrder"]
-    attribute = graph.names["FieldService.WorkOrder.Title"]
-    assert graph.graph.edges[entity, attribute]["kind"] == "contains"
+def test_document_graph_has_containment_and_reference_edges(graph: ModelGraph) -> None:
+    index = graph.index
+    page = index.elements[graph.names["FieldService.WorkOrderDetail"]].unit
+    module = next(unit for unit, root in index.unit_roots.items() if root.qualified_name == "FieldService")
+    assert graph.graph.nodes[page]["type"] == "Forms$Page"
+    assert nx.has_path(graph.graph, module, page)  # down the unit tree through folders
     kinds = {data["kind"] for _, _, data in graph.graph.edges(data=True)}
-    assert {"contains", "name", "text", "pointer"} <= kinds
+    assert {"contains", "name"} <= kinds
+    assert set(graph.graph.nodes) == set(index.unit_roots)
+
+
+def test_element_links_resolve_names_text_and_pointers(graph: ModelGraph) -> None:
+    kinds = {link.kind for links in graph.references.values() for link in links}
+    assert kinds == {"name", "text", "pointer"}
+    for source, links in graph.references.items():
+        assert source in graph.index.elements
+        assert all(link.target in graph.index.elements for link in links)
+        assert len({link.target for link in links}) == len(links)  # one link per target
+    entity = graph.names["FieldService.WorkOrder"]
+    assert graph.links(entity) == graph.references.get(entity, ())
+    assert graph.links("no-such-element") == ()

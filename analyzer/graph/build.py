@@ -1,12 +1,16 @@
-"""Build a networkx graph of one snapshot: containment, references by name and by pointer, and files.
+"""Build the graph of one snapshot: documents linked by the references between them.
 
-Nodes are element ids (the element itself is in the index, not copied onto the node) and
-``file:<path>`` for side files. By-name references that resolve to nothing in the project
-(``System.*``, excluded or deleted documents) are tolerated and recorded in ``dangling``, never fatal.
-Between two nodes the graph keeps one edge, the first reference found in canonical order. Edge
-attribute ``kind`` is ``contains``, ``name`` (a by-name reference), ``text`` (a name found inside an
-expression, XPath or template) or ``pointer`` (an in-unit ``...Pointer``); ``property`` is the property
-path that holds the reference.
+The networkx graph has one node per unit (document, module, folder, domain model) with its ``type``,
+and an edge from a unit to every other unit it refers to (``kind`` ``name``: a by-name reference;
+``text``: a name inside an expression, XPath or template; ``pointer``) plus the unit containment tree
+(``contains``). It is the graph the rules' questions walk (what a native profile reaches, who refers to
+a document), a few thousand nodes even for a large app. The element level is kept beside it as plain
+lookups, resolved once: ``references`` gives each element's outgoing references to elements, and
+containment is the elements' own ``parent``. A networkx node per element (hundreds of thousands in a
+large app) cost more than everything else in a check and no query walked it.
+
+By-name references that resolve to nothing in the project (``System.*``, excluded or deleted
+documents) are tolerated and recorded in ``dangling``, never fatal.
 """
 
 from __future__ import annotations
@@ -39,75 +43,100 @@ TEXT_FIELDS = frozenset(
 """Text properties that can mention qualified names inside a larger expression."""
 
 
+@dataclass(frozen=True, slots=True)
+class ElementLink:
+    """One resolved outgoing reference of an element: to which element, how, and from which property."""
+
+    target: str
+    kind: str
+    """``name``, ``text`` or ``pointer``."""
+    property: str
+
 
 @dataclass(frozen=True, slots=True)
 class ModelGraph:
-    """One snapshot's graph with its index and the names it could not resolve."""
+    """One snapshot's document graph with its index, element links and the names it could not resolve."""
 
     index: SnapshotIndex
     graph: nx.DiGraph[str]
+    """Units as nodes; ``contains`` edges down the unit tree and reference edges between units."""
     names: Mapping[str, str]
     """Qualified name → element id (the first element of that name, in canonical order)."""
     dangling: Mapping[str, tuple[str, ...]]
     """Unresolved qualified name → ids of the elements that refer to it."""
+    references: Mapping[str, tuple[ElementLink, ...]]
+    """Element id → its resolved outgoing references (one per target, the first in canonical order)."""
     name_references: tuple[tuple[str, str], ...] = ()
-    """(source, target) of every resolved by-name and in-text reference: what reachability walks, kept
-    beside the graph so queries need not iterate networkx's edge views."""
+    """(source, target) element ids of every resolved by-name and in-text reference."""
+
+    def links(self, element_id: str) -> tuple[ElementLink, ...]:
+        """The resolved outgoing references of one element (none for an unknown id)."""
+        return self.references.get(element_id, ())
 
 
 def build_graph(snapshot: Snapshot, index: SnapshotIndex | None = None) -> ModelGraph:
     """The graph of one snapshot; pure: the same snapshot always gives the same graph."""
     idx = index if index is not None else index_snapshot(snapshot)
-    graph: nx.DiGraph[str] = nx.DiGraph()
+    elements = idx.elements
     names: dict[str, str] = {}
     for element in snapshot.elements:
         if element.qualified_name and element.qualified_name not in names:
             names[element.qualified_name] = element.id
-    graph.add_nodes_from(element.id for element in snapshot.elements)
-    graph.add_nodes_from(f"file:{side_file.path}" for side_file in snapshot.files)
     dangling: dict[str, list[str]] = {}
-    edges: list[tuple[str, str, dict[str, str]]] = []
+    references: dict[str, tuple[ElementLink, ...]] = {}
+    name_references: list[tuple[str, str]] = []
+    document_edges: dict[tuple[str, str], str] = {}
     text_paths: dict[str, bool] = {}  # property paths repeat thousands of times: decide each once
     for element in snapshot.elements:
-        if element.parent is not None and element.parent in idx.elements:
-            edges.append((element.parent, element.id, {"kind": "contains", "property": element.slot}))
-        seen: set[tuple[str, str]] = set()
+        links: dict[str, ElementLink] = {}
         for reference in element.references:
             if reference.kind is ReferenceKind.POINTER:
-                if reference.target in idx.elements:
-                    edges.append((element.id, reference.target, {"kind": "pointer", "property": reference.property}))
+                if reference.target in elements and reference.target not in links:
+                    links[reference.target] = ElementLink(reference.target, "pointer", reference.property)
                 continue
             target = names.get(reference.target)
             if target is None:
                 dangling.setdefault(reference.target, []).append(element.id)
-                continue
-            seen.add((reference.target, reference.property))
-            edges.append((element.id, target, {"kind": "name", "property": reference.property}))
+            elif target not in links:
+                links[target] = ElementLink(target, "name", reference.property)
         for path, value in element.properties.items():
             is_text = text_paths.get(path)
             if is_text is None:
                 is_text = text_paths[path] = path.rsplit(".", 1)[-1] in TEXT_FIELDS
-            if not is_text or not isinstance(value, str) or not value:
+            if not is_text or value.__class__ is not str or not value:
                 continue
             for token in NAME_TOKEN.findall(value):
-                if (token, path) in seen:
-                    continue
+                # Expressions also hold member access such as ``$obj.Attr``; only whole names count.
                 target = names.get(token)
-                if target is None:
-                    # Expressions also hold member access such as ``$obj.Attr``; only whole names count.
-                    continue
-                seen.add((token, path))
-                edges.append((element.id, target, {"kind": "text", "property": path}))
-    unique: dict[tuple[str, str], dict[str, str]] = {}
-    for source, target, data in edges:
-        unique.setdefault((source, target), data)
-    graph.add_edges_from((source, target, data) for (source, target), data in unique.items())
+                if target is not None and target not in links:
+                    links[target] = ElementLink(target, "text", path)
+        if not links:
+            continue
+        references[element.id] = tuple(links.values())
+        for link in links.values():
+            if link.kind == "pointer":
+                continue
+            name_references.append((element.id, link.target))
+            target_unit = elements[link.target].unit
+            if target_unit != element.unit:
+                document_edges.setdefault((element.unit, target_unit), link.kind)
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    graph.add_nodes_from((unit_id, {"type": root.type}) for unit_id, root in idx.unit_roots.items())
+    graph.add_edges_from(
+        (unit.container, unit.id, {"kind": "contains"})
+        for unit in snapshot.units
+        if unit.container is not None and unit.container in idx.unit_roots and unit.id in idx.unit_roots
+    )
+    graph.add_edges_from(
+        (source, target, {"kind": kind})
+        for (source, target), kind in document_edges.items()
+        if not graph.has_edge(source, target)
+    )
     return ModelGraph(
         index=idx,
         graph=graph,
         names=MappingProxyType(names),
         dangling=MappingProxyType({name: tuple(ids) for name, ids in sorted(dangling.items())}),
-        name_references=tuple(
-            (source, target) for (source, target), data in unique.items() if data["kind"] in ("name", "text")
-        ),
+        references=MappingProxyType(references),
+        name_references=tuple(name_references),
     )

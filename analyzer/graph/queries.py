@@ -70,11 +70,6 @@ class NativeFacts:
         return entity_id in self.synced_entities
 
 
-def _out(mg: ModelGraph, node: str, key: str) -> Iterable[tuple[str, str, str]]:
-    """The out-edges of a node with one of their attributes."""
-    return ((s, t, str(v)) for s, t, v in mg.graph.out_edges(node, data=key, default=""))
-
-
 def _unit_type(mg: ModelGraph, unit_id: str) -> str:
     root = mg.index.unit_roots.get(unit_id)
     return root.type if root is not None else ""
@@ -156,9 +151,13 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
     native_pages: set[str] = set()
     for element in index.snapshot.elements:
         if element.type == "Forms$LayoutCall" and _unit_type(mg, element.unit) == PAGE:
-            for _, target, prop in _out(mg, element.id, "property"):
-                target_element = index.elements.get(target)
-                if prop in ("Form", "FormCall.Form") and target_element is not None and target_element.unit in layouts:
+            for link in mg.links(element.id):
+                target_element = index.elements.get(link.target)
+                if (
+                    link.property in ("Form", "FormCall.Form")
+                    and target_element is not None
+                    and target_element.unit in layouts
+                ):
                     native_pages.add(element.unit)
     profiles = [element for element in index.snapshot.elements if element.type == NATIVE_PROFILE]
     start: set[str] = set()
@@ -169,9 +168,9 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
                 if element.type == OFFLINE_CONFIG:
                     _add_config(mg, element, configs)
                 continue
-            for _, target, kind in _out(mg, element.id, "kind"):
-                target_element = index.elements.get(target)
-                if kind in ("name", "text") and target_element is not None:
+            for link in mg.links(element.id):
+                target_element = index.elements.get(link.target)
+                if link.kind in ("name", "text") and target_element is not None:
                     start.add(target_element.unit)
     reached = _reach(mg, start, doc_links)
     used_entities: set[str] = set()
@@ -252,10 +251,11 @@ def _add_generalizations(mg: ModelGraph, synced: dict[str, SyncedEntity]) -> Non
         for element in _subtree(mg, entity_id):
             if element.type != GENERALIZATION:
                 continue
-            for _, target, kind in _out(mg, element.id, "kind"):
+            for link in mg.links(element.id):
+                target = link.target
                 target_element = mg.index.elements.get(target)
                 if (
-                    kind == "name"
+                    link.kind == "name"
                     and target_element is not None
                     and target not in synced
                     and target_element.type in ENTITY_TYPES
