@@ -46,6 +46,10 @@ class FileTree(Protocol):
         """The bytes of several files, in the order asked (lets git stream them in one process)."""
         ...
 
+    def blob_id(self, path: str) -> str | None:
+        """The git object id of a file when the tree knows it without reading the file, else None."""
+        ...
+
 
 def one_line(text: object) -> str:
     """A library's error text for a one-line message: every line break and run of whitespace -> one space."""
@@ -88,6 +92,7 @@ class DirectoryTree:
         self.root = root
         self.description = str(root)
         self._real_root = root.resolve()
+        self._prefix = "" if str(root) == "." else str(root).rstrip("/") + "/"
         self._subtrees = subtrees
         self._paths: tuple[str, ...] | None = None
         self._sizes: dict[str, int] = {}
@@ -141,42 +146,59 @@ class DirectoryTree:
         return self._sizes[path]
 
     def _folder_inside(self, folder: str) -> bool:
-        """Whether a folder of the app (``mprcontents/53/6b``) resolves inside it; one check per folder."""
+        """Whether a folder of the app (``mprcontents/53/6b``) resolves inside it; one check per folder.
+
+        A folder inside a folder that is inside stays inside unless it is itself a link, so only
+        links are resolved: one ``lstat`` per folder instead of a path resolution per file.
+        """
         known = self._folders_inside.get(folder)
         if known is None:
-            known = self._inside(self.root / folder)
+            parent = folder.rpartition("/")[0]
+            if not self._folder_inside(parent):
+                known = False
+            else:
+                try:
+                    is_link = stat.S_ISLNK(os.lstat(f"{self._prefix}{folder}").st_mode)
+                except OSError:
+                    is_link = False  # a missing folder holds nothing to read: the read says so
+                known = self._inside(self.root / folder) if is_link else True
             self._folders_inside[folder] = known
         return known
 
+    # Unit files are read by the tens of thousands: plain strings and ``os`` calls, not ``Path``
+    # objects, whose construction cost more than the reads.
     def _stat(self, path: str) -> os.stat_result:
-        full = self.root / path
+        full = f"{self._prefix}{path}"
         try:
-            st = full.lstat()
+            st = os.lstat(full)
             # a link in the file's own name or in a folder above it must stay inside the app
             if stat.S_ISLNK(st.st_mode) or not self._folder_inside(path.rpartition("/")[0]):
-                if not self._inside(full):
-                    raise InputError(str(full), "symbolic link points outside the app directory")
-                st = full.stat()
+                if not self._inside(Path(full)):
+                    raise InputError(full, "symbolic link points outside the app directory")
+                st = os.stat(full)  # noqa: PTH116
         except FileNotFoundError:
-            raise InputError(str(full), "file is missing") from None
+            raise InputError(full, "file is missing") from None
         except OSError as exc:
-            raise InputError(str(full), f"cannot read: {exc.strerror}") from None
+            raise InputError(full, f"cannot read: {exc.strerror}") from None
         if not stat.S_ISREG(st.st_mode):
-            raise InputError(str(full), "is not a regular file")
+            raise InputError(full, "is not a regular file")
         return st
 
     def read(self, path: str) -> bytes:
         self._stat(path)
-        full = self.root / path
+        full = f"{self._prefix}{path}"
         try:
-            with full.open("rb") as handle:
+            with open(full, "rb") as handle:  # noqa: PTH123
                 return handle.read()
         except OSError as exc:
-            raise InputError(str(full), f"cannot read: {exc.strerror}") from None
+            raise InputError(full, f"cannot read: {exc.strerror}") from None
 
     def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         for path in paths:
             yield path, self.read(path)
+
+    def blob_id(self, path: str) -> str | None:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +293,10 @@ class ZipTree:
     def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         for path in paths:
             yield path, self.read(path)
+
+    def blob_id(self, path: str) -> str | None:
+        return None
+
 
 
 def run_git(args: list[str], cwd: Path, what: str) -> bytes:

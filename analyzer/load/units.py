@@ -16,13 +16,23 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from analyzer.errors import InputError
-from analyzer.model.snapshot import ModelElement, PropertyValue, Reference, ReferenceKind, Scalar
+from analyzer.model.snapshot import (
+    ModelElement,
+    PropertyValue,
+    Reference,
+    ReferenceKind,
+    Scalar,
+    new_element,
+)
 
 QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
 """A by-name reference as Mendix stores it: ``Module.Document``, ``Module.Entity.Attribute``, ..."""
 
 QUALIFYING_TYPES = frozenset({"DomainModels$EntityImpl", "DomainModels$Entity"})
 """Nested elements whose members are qualified by them (attributes of an entity)."""
+
+_TYPES: dict[str, str] = {}
+"""Element type names seen so far: a few hundred strings shared by every element of a type."""
 
 NOT_REFERENCES = frozenset({"Name", "Documentation", "Caption", "Text", "Url", "Class", "Style"})
 """Properties whose text is never a reference, even when it looks like ``a.b``."""
@@ -81,12 +91,17 @@ class UnitReader:
         if depth > self._depth_limit:
             self._too_deep()
         raw_id = obj["$ID"]
-        element_id = self._guid(raw_id) if isinstance(raw_id, bytes) else str(raw_id)
+        if raw_id.__class__ is bytes and len(raw_id) == 16:
+            h = (raw_id[3::-1] + raw_id[5:3:-1] + raw_id[7:5:-1] + raw_id[8:]).hex()
+            element_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        else:
+            element_id = self._guid(raw_id) if isinstance(raw_id, bytes) else str(raw_id)
         type_name = obj.get("$Type")
-        if not isinstance(type_name, str):
+        if type_name.__class__ is not str:
             raise InputError(self._location, f"object {element_id} has no $Type")
+        type_name = _TYPES.setdefault(type_name, type_name)  # one string per type, not one per object
         raw_name = obj.get("Name")
-        name = raw_name if isinstance(raw_name, str) and raw_name else None
+        name = raw_name if raw_name.__class__ is str and raw_name else None
         if name is not None and qualify:
             qualified: str | None = f"{name_prefix}.{name}" if name_prefix else name
         else:
@@ -101,28 +116,29 @@ class UnitReader:
         if qualified is not None and (depth == 1 or type_name in QUALIFYING_TYPES):
             child_prefix = qualified
         for key, value in obj.items():
-            if key == "$ID" or key == "$Type":
-                continue
+            cls = value.__class__
             # Plain strings and flags are most properties: keep them off the generic path.
-            if value.__class__ is str:
-                if key not in NOT_REFERENCES and QUALIFIED_NAME.match(value):
+            if cls is str:
+                if key == "$Type" or key == "$ID":
+                    continue
+                if "." in value and key not in NOT_REFERENCES and QUALIFIED_NAME.match(value):
                     references.append(Reference(property=key, target=value, kind=ReferenceKind.NAME))
                 properties[key] = value
-            elif value.__class__ is bool or value.__class__ is int or value is None:
+            elif cls is bool or cls is int or value is None:
                 properties[key] = value
-            else:
+            elif key != "$ID":
                 self._value(key, value, element_id, properties, references, child_prefix, depth)
-        self._elements[position] = ModelElement(
-            id=element_id,
-            type=type_name,
-            name=name,
-            qualified_name=qualified,
-            parent=parent,
-            slot=slot,
-            index=index,
-            unit=self._unit_id,
-            properties=MappingProxyType(properties),
-            references=tuple(references),
+        self._elements[position] = new_element(
+            element_id,
+            type_name,
+            name,
+            qualified,
+            parent,
+            slot,
+            index,
+            self._unit_id,
+            MappingProxyType(properties),
+            tuple(references),
         )
 
     def _value(
@@ -167,8 +183,7 @@ class UnitReader:
         if isinstance(value, int):
             return int(value)  # bson gives Int64 for int64: keep plain ints so reports print "5"
         if isinstance(value, str):
-            leaf = path.rsplit(".", 1)[-1]
-            if leaf not in NOT_REFERENCES and QUALIFIED_NAME.match(value):
+            if "." in value and path.rsplit(".", 1)[-1] not in NOT_REFERENCES and QUALIFIED_NAME.match(value):
                 references.append(Reference(property=path, target=value, kind=ReferenceKind.NAME))
             return value
         if isinstance(value, bytes):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -82,6 +82,48 @@ class ModelElement:
     def label(self) -> str:
         """How a person recognises the element: its qualified name, else its name, else type and id."""
         return self.qualified_name or self.name or f"{self.type} {self.id}"
+
+
+def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[object, object], None], ...]:
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_SET_ELEMENT = _slot_setters(
+    ModelElement,
+    ("id", "type", "name", "qualified_name", "parent", "slot", "index", "unit", "properties", "references"),
+)
+
+
+def new_element(
+    element_id: str,
+    type_name: str,
+    name: str | None,
+    qualified_name: str | None,
+    parent: str | None,
+    slot: str,
+    index: int,
+    unit: str,
+    properties: Mapping[str, PropertyValue],
+    references: tuple[Reference, ...],
+) -> ModelElement:
+    """A :class:`ModelElement`, built the fast way for loaders that build hundreds of thousands.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__`` and costs about
+    three times what setting the slots directly costs; the result is the same (equal, hashable, frozen).
+    """
+    element = object.__new__(ModelElement)
+    s = _SET_ELEMENT
+    s[0](element, element_id)
+    s[1](element, type_name)
+    s[2](element, name)
+    s[3](element, qualified_name)
+    s[4](element, parent)
+    s[5](element, slot)
+    s[6](element, index)
+    s[7](element, unit)
+    s[8](element, properties)
+    s[9](element, references)
+    return element
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
