@@ -18,6 +18,7 @@ from analyzer.graph.index import SnapshotIndex, index_snapshot
 from analyzer.graph.queries import NativeFacts, analyze_native
 from analyzer.load.config import find_config, read_config
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
+from analyzer.load.memo import Progress, ReadMemo
 from analyzer.load.rules import read_rule_files
 from analyzer.load.sources import load_source
 from analyzer.model.changes import Change, ChangeKind, PropertyChange
@@ -51,6 +52,10 @@ class CheckOptions:
     rollback: bool = False
     require_ota_channel: bool = False
     today: datetime.date = dataclasses.field(default_factory=datetime.date.today)
+    reuse_units: bool = True
+    """Read a unit once when both sides hold it byte for byte; off only to prove it changes nothing."""
+    progress: Progress | None = None
+    """Told how each load goes (the CLI draws a bar on a terminal)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,9 +81,26 @@ def run_check(options: CheckOptions) -> CheckReport:
     known = frozenset(loaded.rule.id for loaded in ruleset.rules)
     config = read_config(find_config(options.config_path, options.head, cwd), known)
     ruleset = with_levels(ruleset, config.levels)
-    head = load_source(options.head, cwd=cwd, limits=options.limits, native_template=options.native_template)
+    # The two loads share units with equal bytes (analyzer.load.memo); ``reuse_units=False`` is the
+    # plain path, which the tests hold to the same reports.
+    memo = ReadMemo() if options.reuse_units else None
+    head = load_source(
+        options.head,
+        cwd=cwd,
+        limits=options.limits,
+        native_template=options.native_template,
+        memo=memo,
+        progress=options.progress,
+    )
     base = (
-        load_source(options.base, cwd=cwd, limits=options.limits, native_template=options.native_template)
+        load_source(
+            options.base,
+            cwd=cwd,
+            limits=options.limits,
+            native_template=options.native_template,
+            memo=memo,
+            progress=options.progress,
+        )
         if options.base is not None
         else None
     )

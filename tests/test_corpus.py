@@ -12,12 +12,14 @@ import bson
 import pytest
 
 from analyzer.classify.ruleset import RuleSet
+from analyzer.load.memo import ReadMemo
 from analyzer.load.sources import load_source
 from analyzer.load.xml_snapshot import parse_snapshot, render_snapshot
 from analyzer.model.changes import ChangeKind
 from analyzer.model.levels import Level
 from analyzer.model.report import CheckReport
 from analyzer.pipeline import Prepared, check_snapshots, load_rules, prepare
+from analyzer.report.json_report import render_json
 from analyzer.report.text import render_text
 from tests.conftest import corpus_revisions
 
@@ -108,14 +110,22 @@ def test_consecutive_revisions_run_to_a_verdict_that_reads_right(
 ) -> None:
     revisions = dict(corpus_revisions(corpus))[project]
     previous: Prepared | None = None
+    previous_fast: Prepared | None = None
+    memo = ReadMemo()
     reports: list[tuple[str, CheckReport]] = []
     for revision in revisions:
         prepared = prepare(load_source(str(revision)))
-        if previous is not None:
+        # The fast path: every revision read through one memo, so equal units are decoded once and
+        # shared, and the diff passes over them. It must give the very report the plain path gives.
+        fast = prepare(load_source(str(revision), memo=memo))
+        if previous is not None and previous_fast is not None:
             report = check_snapshots(previous, prepared, ruleset, Level.DATA_RISK)
             assert render_text(report)  # runs to a verdict and renders
+            fast_report = check_snapshots(previous_fast, fast, ruleset, Level.DATA_RISK)
+            assert render_json(fast_report) == render_json(report), revision.name
             reports.append((revision.name, report))
-        previous = prepared
+        previous, previous_fast = prepared, fast
+    assert memo.hits > 0
     EXPECTATIONS[project](dict(reports))
 
 

@@ -119,17 +119,23 @@ def _judge(
 
 
 def _diff(before: SnapshotIndex, after: SnapshotIndex) -> list[Change]:
-    """Raw changes, before judging their effect."""
-    pairs = _match(before, after)
+    """Raw changes, before judging their effect.
+
+    Only the elements of units that changed are walked: a unit with equal bytes on both sides holds
+    the same elements, each paired with itself, none added, removed, renamed or reordered.
+    """
+    skip_units = _unchanged_units(before, after)
+    changed_before = _elements_outside(before, skip_units)
+    changed_after = _elements_outside(after, skip_units)
+    pairs = _match(before, after, skip_units, changed_before, changed_after)
     renames = _rename_map(before, after, pairs)
     changes: list[Change] = []
     changes.extend(_project_changes(before.snapshot, after.snapshot))
     changes.extend(_file_changes(before.snapshot, after.snapshot))
     changes.extend(_native_changes(before.snapshot, after.snapshot))
-    skip_units = _unchanged_units(before, after)
     matched_before = set(pairs.values())
-    added_ids = {eid for eid in after.elements if eid not in pairs}
-    removed_ids = {eid for eid in before.elements if eid not in matched_before}
+    added_ids = {element.id for element in changed_after if element.id not in pairs}
+    removed_ids = {element.id for element in changed_before if element.id not in matched_before}
     order_changes = _order_changes(before, after, pairs, skip_units)
     for after_id, before_id in pairs.items():
         new = after.elements[after_id]
@@ -157,27 +163,66 @@ def _diff(before: SnapshotIndex, after: SnapshotIndex) -> list[Change]:
 
 
 def _unchanged_units(before: SnapshotIndex, after: SnapshotIndex) -> set[str]:
-    """Units whose stored contents hash is equal on both sides: equal bytes, so nothing to compare."""
+    """Units with nothing to compare: equal stored contents hash, or the very same elements (a unit
+    both loads of a check shared because its bytes and place are equal, see ``analyzer.load.memo``)."""
     same: set[str] = set()
     for unit_id, unit in after.units.items():
         old = before.units.get(unit_id)
-        if old is not None and unit.contents_hash and old.contents_hash == unit.contents_hash:
+        if old is None:
+            continue
+        root = after.unit_roots.get(unit_id)
+        if (unit.contents_hash and old.contents_hash == unit.contents_hash) or (
+            root is not None and before.unit_roots.get(unit_id) is root  # the memo hands out whole units
+        ):
             same.add(unit_id)
     return same
 
 
-def _match(before: SnapshotIndex, after: SnapshotIndex) -> dict[str, str]:
+class _Pairs(dict[str, str]):
+    """After-id → before-id of every element on both sides. Elements of unchanged units pair with
+    themselves without being listed: ``get`` answers for them, iteration and ``in`` do not."""
+
+    def __init__(self, after: SnapshotIndex, unchanged_units: set[str]) -> None:
+        super().__init__()
+        self._after = after.elements
+        self._unchanged_units = unchanged_units
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        found = dict.get(self, key)
+        if found is not None:
+            return found
+        element = self._after.get(key)
+        if element is not None and element.unit in self._unchanged_units:
+            return key
+        return default
+
+
+def _elements_outside(index: SnapshotIndex, units: set[str]) -> list[ModelElement]:
+    """The elements of every unit not in ``units``, in canonical order."""
+    return [element for unit_id, members in index.unit_elements.items() if unit_id not in units for element in members]
+
+
+def _match(
+    before: SnapshotIndex,
+    after: SnapshotIndex,
+    unchanged_units: set[str],
+    changed_before: list[ModelElement],
+    changed_after: list[ModelElement],
+) -> _Pairs:
     """After-id → before-id for every element that exists on both sides."""
-    pairs = {eid: eid for eid in after.elements if eid in before.elements}
+    pairs = _Pairs(after, unchanged_units)
+    for element in changed_after:
+        if element.id in before.elements:
+            pairs[element.id] = element.id
     lost_units = [uid for uid in before.units if uid not in after.units]
     new_units = [uid for uid in after.units if uid not in before.units]
     if lost_units and new_units:
         _pair_reimported_units(before, after, lost_units, new_units, pairs)
-    _pair_regenerated(before, after, pairs)
+    _pair_regenerated(changed_before, changed_after, pairs)
     return pairs
 
 
-def _pair_regenerated(before: SnapshotIndex, after: SnapshotIndex, pairs: dict[str, str]) -> None:
+def _pair_regenerated(changed_before: list[ModelElement], changed_after: list[ModelElement], pairs: _Pairs) -> None:
     """Pair unnamed objects that Studio Pro re-created with new ids in the same place.
 
     A widget package update regenerates the widget definition copied into every page, an upgrade
@@ -186,12 +231,12 @@ def _pair_regenerated(before: SnapshotIndex, after: SnapshotIndex, pairs: dict[s
     """
     taken = set(pairs.values())
     free: dict[tuple[str, str, int, str], str] = {}
-    for element in before.snapshot.elements:
+    for element in changed_before:
         if element.id not in taken and element.name is None and element.parent is not None:
             free.setdefault((element.parent, element.slot, element.index, element.type), element.id)
     if not free:
         return
-    for element in after.snapshot.elements:  # depth-first: parents are paired before their children
+    for element in changed_after:  # depth-first: parents are paired before their children
         if element.id in pairs or element.name is not None or element.parent is None:
             continue
         parent = pairs.get(element.parent)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import groupby
+from operator import attrgetter
 from types import MappingProxyType
 
 from analyzer.model.snapshot import ModelElement, Snapshot, Unit
@@ -62,10 +64,11 @@ def index_snapshot(snapshot: Snapshot) -> SnapshotIndex:
     """Build the lookups once per snapshot; every query reuses them."""
     elements = {element.id: element for element in snapshot.elements}
     units = {unit.id: unit for unit in snapshot.units}
-    grouped: dict[str, list[ModelElement]] = {}
-    for element in snapshot.elements:
-        grouped.setdefault(element.unit, []).append(element)
-    # Depth-first order: the first element of a unit is its root.
+    # Canonical order keeps each unit's elements together, root first (depth-first).
+    grouped: dict[str, tuple[ModelElement, ...]] = {}
+    for unit_id, members in groupby(snapshot.elements, key=attrgetter("unit")):
+        run = tuple(members)
+        grouped[unit_id] = grouped[unit_id] + run if unit_id in grouped else run
     roots = {unit_id: members[0] for unit_id, members in grouped.items()}
     modules: dict[str, str] = {}
     for unit_id in units:
@@ -95,5 +98,5 @@ def index_snapshot(snapshot: Snapshot) -> SnapshotIndex:
         unit_roots=MappingProxyType(roots),
         document_labels=MappingProxyType(labels),
         modules=MappingProxyType(modules),
-        unit_elements=MappingProxyType({uid: tuple(members) for uid, members in grouped.items()}),
+        unit_elements=MappingProxyType(grouped),
     )

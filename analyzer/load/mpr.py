@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import sqlite3
-from collections.abc import Iterator
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from bson.errors import BSONError
 from analyzer.errors import InputError
 from analyzer.load.files import FileTree, one_line
 from analyzer.load.limits import Limits
+from analyzer.load.memo import Progress, ReadMemo, UnitPlace, git_blob_id
 from analyzer.load.units import UnitReader, guid
 from analyzer.model.snapshot import ModelElement, MprFormat, SnapshotMeta, Unit
 
@@ -147,27 +148,6 @@ def unit_file(unit_id: str) -> str:
     return f"mprcontents/{unit_id[0:2]}/{unit_id[2:4]}/{unit_id}.mxunit"
 
 
-def unit_contents(
-    tables: MprTables, tree: FileTree, mpr_path: str, limits: Limits
-) -> Iterator[tuple[UnitRow, str, bytes]]:
-    """Each unit row with where its BSON lives and the BSON bytes, in unit-id order."""
-    if tables.meta.mpr_format is MprFormat.V1:
-        for row in tables.rows:
-            assert row.contents is not None
-            yield row, mpr_path, row.contents
-        return
-    by_path = {unit_file(row.id): row for row in tables.rows}
-    for path in by_path:
-        # refuse a huge unit file before reading it, not after
-        if tree.size(path) > limits.max_unit_bytes:
-            raise InputError(
-                f"{tree.description}:{path}",
-                f"unit is {tree.size(path)} bytes, over the limit (raise with --limit max_unit_bytes=N)",
-            )
-    for path, data in tree.read_many(by_path):
-        yield by_path[path], path, data
-
-
 def decode_unit(data: bytes, location: str, limits: Limits) -> dict[str, Any]:
     """Decode one unit's BSON; anything but one whole, valid document is an input error."""
     if len(data) > limits.max_unit_bytes:
@@ -191,9 +171,19 @@ def decode_unit(data: bytes, location: str, limits: Limits) -> dict[str, Any]:
 
 
 def build_units_and_elements(
-    tables: MprTables, tree: FileTree, mpr_path: str, location: str, limits: Limits
+    tables: MprTables,
+    tree: FileTree,
+    mpr_path: str,
+    location: str,
+    limits: Limits,
+    memo: ReadMemo | None = None,
+    progress: Progress | None = None,
 ) -> tuple[tuple[Unit, ...], tuple[ModelElement, ...]]:
-    """Decode every unit, then walk each with names qualified through the containment tree.
+    """Decode every unit and walk it at once, with names qualified through the containment tree.
+
+    Units are visited containers first, so each unit's module is known when it is walked and its
+    decoded document can be dropped straight after: memory holds the elements, never every document
+    too. Units the ``memo`` has read at the same place before are taken from it, not decoded.
 
     The walk allocates hundreds of thousands of objects that all live to the end of the run, so
     the cyclic garbage collector is paused for it: it would only rescan them (a third of the time).
@@ -201,64 +191,185 @@ def build_units_and_elements(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build_units_and_elements(tables, tree, mpr_path, location, limits)
+        return _UnitWalk(tables, tree, mpr_path, location, limits, memo, progress).run()
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _build_units_and_elements(
-    tables: MprTables, tree: FileTree, mpr_path: str, location: str, limits: Limits
-) -> tuple[tuple[Unit, ...], tuple[ModelElement, ...]]:
-    decoded: dict[str, tuple[UnitRow, str, dict[str, Any]]] = {}
-    total = 0
-    for row, path, data in unit_contents(tables, tree, mpr_path, limits):
-        total += len(data)
-        if total > limits.max_model_bytes:
-            raise InputError(
-                location, f"model is larger than {limits.max_model_bytes} bytes (raise with --limit max_model_bytes=N)"
-            )
-        decoded[row.id] = (row, path, decode_unit(data, _unit_location(location, mpr_path, path, row), limits))
-    types = {unit_id: str(doc.get("$Type", "")) for unit_id, (_, _, doc) in decoded.items()}
-    names = {unit_id: doc.get("Name") for unit_id, (_, _, doc) in decoded.items()}
-    module_of = _modules(decoded, types, names)
-    units: list[Unit] = []
-    elements: list[ModelElement] = []
-    for unit_id in sorted(decoded):
-        row, path, document = decoded[unit_id]
-        where = _unit_location(location, mpr_path, path, row)
-        unit_type = types[unit_id]
-        units.append(
-            Unit(
-                id=row.id,
-                type=unit_type,
-                container=None if row.container in (None, row.id) else row.container,
-                containment=row.containment,
-                contents_hash=row.contents_hash,
-                path=path,
-            )
-        )
-        module = module_of.get(unit_id)
-        if unit_type == MODULE_TYPE:
-            prefix, qualify = None, True
-        elif unit_type == FOLDER_TYPE:
-            prefix, qualify = module, False
+class _UnitWalk:
+    """One pass over the units of a model; a class only to keep the pass's shared state in one place."""
+
+    def __init__(
+        self,
+        tables: MprTables,
+        tree: FileTree,
+        mpr_path: str,
+        location: str,
+        limits: Limits,
+        memo: ReadMemo | None,
+        progress: Progress | None,
+    ) -> None:
+        self.tables = tables
+        self.tree = tree
+        self.mpr_path = mpr_path
+        self.location = location
+        self.limits = limits
+        self.memo = memo
+        self.progress = progress
+        self.v1 = tables.meta.mpr_format is MprFormat.V1
+        self.rows = {row.id: row for row in tables.rows}
+        self.roots: dict[str, tuple[str, object]] = {}
+        """Unit id → ``$Type`` and ``Name`` of its root object, for the units walked so far."""
+        self.walked: dict[str, tuple[ModelElement, ...]] = {}
+        self.element_count = 0
+
+    def run(self) -> tuple[tuple[Unit, ...], tuple[ModelElement, ...]]:
+        order = self._containers_first()
+        paths = {row.id: self._path(row) for row in order}
+        sizes = self._check_sizes(order, paths)
+        blobs = {row.id: self.tree.blob_id(paths[row.id]) for row in order} if not self.v1 else {}
+        # A git tree names each unit's blob without reading it: units the memo knows are not read.
+        known = {
+            unit_id
+            for unit_id, blob in blobs.items()
+            if blob is not None and self.memo is not None and self.memo.knows(blob, unit_id)
+        }
+        to_read = [paths[row.id] for row in order if row.id not in known]
+        contents = self.tree.read_many(to_read) if not self.v1 else iter(())
+        total_bytes = sum(sizes.values())
+        read_bytes = 0
+        for done, row in enumerate(order, 1):
+            path = paths[row.id]
+            data: bytes | None
+            if self.v1:
+                data = row.contents
+            elif row.id in known:
+                data = None
+            else:
+                data = next(contents)[1]
+            read_bytes += sizes[row.id]
+            if read_bytes > self.limits.max_model_bytes:
+                raise InputError(
+                    self.location,
+                    f"model is larger than {self.limits.max_model_bytes} bytes "
+                    "(raise with --limit max_model_bytes=N)",
+                )
+            self._walk(row, path, data, blobs.get(row.id))
+            if self.progress is not None:
+                self.progress(done, len(order), read_bytes, total_bytes)
+        units = tuple(self._unit(self.rows[unit_id], paths[unit_id]) for unit_id in sorted(self.walked))
+        elements = tuple(element for unit_id in sorted(self.walked) for element in self.walked[unit_id])
+        return units, elements
+
+    def _path(self, row: UnitRow) -> str:
+        return self.mpr_path if self.v1 else unit_file(row.id)
+
+    def _check_sizes(self, order: list[UnitRow], paths: dict[str, str]) -> dict[str, int]:
+        """Every unit's size, refusing a huge unit file before reading it, not after."""
+        sizes: dict[str, int] = {}
+        for row in order:
+            if self.v1:
+                assert row.contents is not None
+                sizes[row.id] = len(row.contents)
+                continue
+            size = self.tree.size(paths[row.id])
+            if size > self.limits.max_unit_bytes:
+                raise InputError(
+                    f"{self.tree.description}:{paths[row.id]}",
+                    f"unit is {size} bytes, over the limit (raise with --limit max_unit_bytes=N)",
+                )
+            sizes[row.id] = size
+        return sizes
+
+    def _containers_first(self) -> list[UnitRow]:
+        """Units in breadth-first containment order (rows in a container cycle last, by id)."""
+        children: dict[str, list[UnitRow]] = {}
+        queue: deque[UnitRow] = deque()
+        for row in self.tables.rows:  # sorted by id
+            if row.container is None or row.container == row.id or row.container not in self.rows:
+                queue.append(row)
+            else:
+                children.setdefault(row.container, []).append(row)
+        order: list[UnitRow] = []
+        seen: set[str] = set()
+        while queue:
+            row = queue.popleft()
+            if row.id in seen:
+                continue
+            seen.add(row.id)
+            order.append(row)
+            queue.extend(children.get(row.id, ()))
+        order.extend(row for row in self.tables.rows if row.id not in seen)
+        return order
+
+    def _module(self, row: UnitRow) -> str | None:
+        """The name of the module around a unit, from the containers walked before it."""
+        seen = {row.id}
+        current = row.container
+        while current is not None and current in self.roots and current not in seen:
+            seen.add(current)
+            type_name, name = self.roots[current]
+            if type_name == MODULE_TYPE:
+                return name if isinstance(name, str) else None
+            container = self.rows[current].container
+            current = None if container == current else container
+        return None
+
+    def _walk(self, row: UnitRow, path: str, data: bytes | None, blob: str | None) -> None:
+        where = _unit_location(self.location, self.mpr_path, path, row)
+        memo = self.memo
+        document: dict[str, Any] | None = None
+        if memo is not None and blob is None:
+            assert data is not None
+            blob = git_blob_id(data)
+        if memo is not None and blob is not None and memo.knows(blob, row.id):
+            type_name, name = memo.root(blob, row.id)
         else:
-            prefix, qualify = module, True
-        reader = UnitReader(row.id, where, limits.max_depth)
+            assert data is not None
+            document = decode_unit(data, where, self.limits)
+            type_name, name = str(document.get("$Type", "")), document.get("Name")
+        self.roots[row.id] = (type_name, name)
+        if type_name == MODULE_TYPE:
+            prefix, qualify = None, True
+        elif type_name == FOLDER_TYPE:
+            prefix, qualify = self._module(row), False
+        else:
+            prefix, qualify = self._module(row), True
         parent = None if row.container in (None, row.id) else row.container
-        try:
-            read = reader.read(document, parent=parent, slot=row.containment, name_prefix=prefix, qualify=qualify)
-        except RecursionError:
+        place = UnitPlace(row.id, parent, row.containment, prefix, qualify, self.limits.max_depth)
+        elements = memo.elements(blob, place) if memo is not None and blob is not None else None
+        if elements is None:
+            if document is None:  # known bytes at a new place (a module renamed): read them after all
+                document = decode_unit(self.tree.read(path), where, self.limits)
+            reader = UnitReader(row.id, where, self.limits.max_depth)
+            try:
+                read = reader.read(document, parent=parent, slot=row.containment, name_prefix=prefix, qualify=qualify)
+            except RecursionError:
+                raise InputError(
+                    where, "objects nested too deeply to read (lower than --limit max_depth allows)"
+                ) from None
+            elements = tuple(read)
+            if memo is not None and blob is not None:
+                memo.remember(blob, place, type_name, name, elements)
+        self.walked[row.id] = elements
+        self.element_count += len(elements)
+        if self.element_count > self.limits.max_elements:
             raise InputError(
-                where, "objects nested too deeply to read (lower than --limit max_depth allows)"
-            ) from None
-        elements.extend(read)
-        if len(elements) > limits.max_elements:
-            raise InputError(
-                location, f"model has more than {limits.max_elements} elements (raise with --limit max_elements=N)"
+                self.location,
+                f"model has more than {self.limits.max_elements} elements (raise with --limit max_elements=N)",
             )
-    return tuple(units), tuple(elements)
+
+    def _unit(self, row: UnitRow, path: str) -> Unit:
+        type_name = self.roots[row.id][0]
+        return Unit(
+            id=row.id,
+            type=type_name,
+            container=None if row.container in (None, row.id) else row.container,
+            containment=row.containment,
+            contents_hash=row.contents_hash,
+            path=path,
+        )
 
 
 def _unit_location(location: str, mpr_path: str, path: str, row: UnitRow) -> str:
@@ -266,25 +377,3 @@ def _unit_location(location: str, mpr_path: str, path: str, row: UnitRow) -> str
     if path != mpr_path:
         return f"{location}:{path}"
     return f"{location}/{mpr_path} (unit {row.id})"
-
-
-def _modules(
-    decoded: dict[str, tuple[UnitRow, str, dict[str, Any]]],
-    types: dict[str, str],
-    names: dict[str, Any],
-) -> dict[str, str]:
-    """The module name of every unit that sits inside a module, found by walking up ``ContainerID``."""
-    result: dict[str, str] = {}
-    for unit_id in decoded:
-        seen: set[str] = set()
-        current: str | None = unit_id
-        while current is not None and current in decoded and current not in seen:
-            seen.add(current)
-            if types[current] == MODULE_TYPE:
-                name = names[current]
-                if isinstance(name, str):
-                    result[unit_id] = name
-                break
-            container = decoded[current][0].container
-            current = None if container == current else container
-    return result

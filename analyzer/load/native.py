@@ -40,6 +40,7 @@ from lxml import etree
 from analyzer.errors import InputError
 from analyzer.load.files import DirectoryTree, FileTree, ZipTree, one_line
 from analyzer.load.limits import Limits
+from analyzer.load.memo import ReadMemo
 from analyzer.load.safe_xml import parse_xml
 from analyzer.model.native import (
     AssetRef,
@@ -182,7 +183,9 @@ def _kind(value: Any) -> str:
 # entry point
 
 
-def read_native(tree: FileTree, limits: Limits, template_dir: str | None = None) -> NativeFacts:
+def read_native(
+    tree: FileTree, limits: Limits, template_dir: str | None = None, memo: ReadMemo | None = None
+) -> NativeFacts:
     """Read every native fact of one snapshot; an app without any gives an empty ``NativeFacts``.
 
     ``template_dir`` names the Native Template folder when it is not ``resources/native_template``:
@@ -190,7 +193,7 @@ def read_native(tree: FileTree, limits: Limits, template_dir: str | None = None)
     """
     paths = tree.paths()
     problems: list[str] = []
-    widgets = read_widgets(tree, limits, paths)
+    widgets = read_widgets(tree, limits, paths, memo)
     js_deps = read_js_action_dependencies(tree, paths)
     npm_deps = read_npm_dependencies(tree, paths, problems)
     configs = read_native_config(tree, paths, problems)
@@ -210,20 +213,43 @@ def read_native(tree: FileTree, limits: Limits, template_dir: str | None = None)
 
 
 def read_widgets(
-    tree: FileTree, limits: Limits, paths: tuple[str, ...] | None = None
+    tree: FileTree, limits: Limits, paths: tuple[str, ...] | None = None, memo: ReadMemo | None = None
 ) -> tuple[WidgetPackage, ...]:
-    """Every ``widgets/*.mpk`` of the app (packages in subfolders are not loaded by Studio Pro)."""
+    """Every ``widgets/*.mpk`` of the app (packages in subfolders are not loaded by Studio Pro).
+
+    A package whose bytes the ``memo`` has read before (the other snapshot of a check) is reused.
+    """
     all_paths = tree.paths() if paths is None else paths
     wanted = [
         path
         for path in all_paths
         if path.startswith("widgets/") and path.count("/") == 1 and path.lower().endswith(".mpk")
     ]
-    return tuple(
-        sorted(
-            read_widget_package(path, data, limits, _loc(tree, path)) for path, data in tree.read_many(wanted)
+    if memo is None:
+        return tuple(
+            sorted(
+                read_widget_package(path, data, limits, _loc(tree, path)) for path, data in tree.read_many(wanted)
+            )
         )
-    )
+    packages: list[WidgetPackage] = []
+    unread: list[str] = []
+    for path in wanted:
+        blob = tree.blob_id(path)
+        known = memo.widgets.get((path, f"git:{blob}")) if blob is not None else None
+        if known is not None:
+            packages.append(known)
+        else:
+            unread.append(path)
+    for path, data in tree.read_many(unread):
+        key = (path, f"sha256:{_sha256(data)}")
+        package = memo.widgets.get(key)
+        if package is None:
+            package = memo.widgets[key] = read_widget_package(path, data, limits, _loc(tree, path))
+        blob = tree.blob_id(path)
+        if blob is not None:
+            memo.widgets[(path, f"git:{blob}")] = package
+        packages.append(package)
+    return tuple(sorted(packages))
 
 
 def read_widget_package(path: str, data: bytes, limits: Limits, location: str | None = None) -> WidgetPackage:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from analyzer.errors import InputError
 from analyzer.load import xml_snapshot
 from analyzer.load.files import DirectoryTree, FileTree, GitTree, ZipTree, run_git
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
+from analyzer.load.memo import Progress, ReadMemo
 from analyzer.load.mpr import SQLITE_HEADER, build_units_and_elements, check_mpr_header, read_tables
 from analyzer.load.native import read_native
 from analyzer.load.native_settings import native_settings
@@ -31,16 +33,33 @@ ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """How to read: the limits, the run's memo of what was read already, and whom to tell progress."""
+
+    limits: Limits
+    memo: ReadMemo | None
+    progress: Progress | None
+
+
 def load_source(
-    spec: str, *, cwd: Path | None = None, limits: Limits = DEFAULT_LIMITS, native_template: str | None = None
+    spec: str,
+    *,
+    cwd: Path | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    native_template: str | None = None,
+    memo: ReadMemo | None = None,
+    progress: Progress | None = None,
 ) -> Snapshot:
     """Read one snapshot of an app from the source the user named.
 
     ``native_template`` names a Native Template folder for apps that do not keep theirs inside the app
-    directory (``resources/native_template/`` is found without it).
+    directory (``resources/native_template/`` is found without it). Loads that share a ``memo`` reuse
+    each other's decoded units and widget packages where the bytes are equal (see :mod:`memo`);
+    ``progress`` is told how the unit reading goes.
     """
     base = cwd if cwd is not None else Path.cwd()
-    snapshot = _load(spec, base, limits)
+    snapshot = _load(spec, base, _Reading(limits, memo, progress))
     if native_template is None or snapshot.source.kind is SourceKind.XML_SNAPSHOT:
         return snapshot
     template = Path(native_template)
@@ -54,15 +73,16 @@ def load_source(
     return dataclasses.replace(snapshot, native=tuple(sorted(merged.values())))
 
 
-def _load(spec: str, base: Path, limits: Limits) -> Snapshot:
+def _load(spec: str, base: Path, reading: _Reading) -> Snapshot:
+    limits = reading.limits
     if spec.startswith("git:"):
-        return _load_git(spec, base, limits)
+        return _load_git(spec, base, reading)
     path = base / spec
     try:
         if not path.exists() and not path.is_symlink():
             raise InputError(spec, "no such file or directory")
         if path.is_dir():
-            return _load_directory(path, spec, limits)
+            return _load_directory(path, spec, reading)
         if not path.is_file():
             raise InputError(spec, "is not a regular file (a pipe, socket or device is never read)")
         with path.open("rb") as handle:
@@ -74,9 +94,9 @@ def _load(spec: str, base: Path, limits: Limits) -> Snapshot:
     if head.startswith(SQLITE_HEADER) or path.suffix.lower() == ".mpr":
         check_mpr_header(head, spec)
         tree = DirectoryTree(path.parent, SIDE_FILE_ROOTS)
-        return _load_tree(tree, path.name, path, SourceInfo(kind=SourceKind.MPR_FILE, location=spec), limits)
+        return _load_tree(tree, path.name, path, SourceInfo(kind=SourceKind.MPR_FILE, location=spec), reading)
     if head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)) or path.suffix.lower() == ".mpk":
-        return _load_package(path, spec, limits)
+        return _load_package(path, spec, reading)
     if path.suffix.lower() == ".xml" or head.lstrip().startswith(b"<"):
         return xml_snapshot.read_snapshot_file(path, spec, limits)
     raise InputError(spec, "is not an app directory, .mpr, .mpk, git: revision or XML snapshot")
@@ -91,7 +111,7 @@ def _choose_mpr(names: list[str], location: str) -> str:
     return mprs[0]
 
 
-def _load_directory(path: Path, spec: str, limits: Limits) -> Snapshot:
+def _load_directory(path: Path, spec: str, reading: _Reading) -> Snapshot:
     try:
         names = [child.name for child in path.iterdir() if child.is_file()]
     except PermissionError:
@@ -106,10 +126,11 @@ def _load_directory(path: Path, spec: str, limits: Limits) -> Snapshot:
         except (ValueError, OSError):
             raise InputError(f"{spec}/{mpr}", "symbolic link points outside the app directory") from None
     tree = DirectoryTree(path, SIDE_FILE_ROOTS)
-    return _load_tree(tree, mpr, mpr_file, SourceInfo(kind=SourceKind.APP_DIRECTORY, location=spec), limits)
+    return _load_tree(tree, mpr, mpr_file, SourceInfo(kind=SourceKind.APP_DIRECTORY, location=spec), reading)
 
 
-def _load_package(path: Path, spec: str, limits: Limits) -> Snapshot:
+def _load_package(path: Path, spec: str, reading: _Reading) -> Snapshot:
+    limits = reading.limits
     try:
         size = path.stat().st_size
         if size > limits.max_archive_bytes:
@@ -123,10 +144,10 @@ def _load_package(path: Path, spec: str, limits: Limits) -> Snapshot:
     prefix = top[0] if not root_mprs and len(top) == 1 else ""
     tree = ZipTree(data, spec, limits, prefix=prefix)
     mpr = _choose_mpr(list(tree.paths()), spec)
-    return _load_via_copy(tree, mpr, SourceInfo(kind=SourceKind.APP_PACKAGE, location=spec), limits)
+    return _load_via_copy(tree, mpr, SourceInfo(kind=SourceKind.APP_PACKAGE, location=spec), reading)
 
 
-def _load_git(spec: str, cwd: Path, limits: Limits) -> Snapshot:
+def _load_git(spec: str, cwd: Path, reading: _Reading) -> Snapshot:
     body = spec[len("git:") :]
     revision, _, subdir = body.partition(":")
     if not revision:
@@ -141,44 +162,59 @@ def _load_git(spec: str, cwd: Path, limits: Limits) -> Snapshot:
         raise InputError(spec, f"git revision {revision!r} does not exist")
     tree = GitTree(repo, resolved.decode("ascii"), subdir, spec)
     mpr = _choose_mpr(list(tree.paths()), spec)
-    return _load_via_copy(tree, mpr, SourceInfo(kind=SourceKind.GIT_REVISION, location=spec), limits)
+    return _load_via_copy(tree, mpr, SourceInfo(kind=SourceKind.GIT_REVISION, location=spec), reading)
 
 
-def _load_via_copy(tree: FileTree, mpr: str, source: SourceInfo, limits: Limits) -> Snapshot:
+def _load_via_copy(tree: FileTree, mpr: str, source: SourceInfo, reading: _Reading) -> Snapshot:
     """SQLite needs a file: copy the ``.mpr`` bytes to a private temporary file and read that."""
     data = tree.read(mpr)
     check_mpr_header(data[: len(SQLITE_HEADER)], f"{source.location}:{mpr}")
     with tempfile.TemporaryDirectory(prefix="mxota-") as scratch:
         copy = Path(scratch) / Path(mpr).name
         copy.write_bytes(data)
-        return _load_tree(tree, mpr, copy, source, limits)
+        return _load_tree(tree, mpr, copy, source, reading)
 
 
-def _load_tree(tree: FileTree, mpr: str, mpr_file: Path, source: SourceInfo, limits: Limits) -> Snapshot:
+def _load_tree(tree: FileTree, mpr: str, mpr_file: Path, source: SourceInfo, reading: _Reading) -> Snapshot:
+    limits = reading.limits
     if source.kind is SourceKind.MPR_FILE:
         location, mpr_location = str(Path(source.location).parent), source.location
     else:
         location, mpr_location = source.location, f"{source.location}/{mpr}"
     tables = read_tables(mpr_file, mpr_location, limits)
-    units, elements = build_units_and_elements(tables, tree, mpr, location, limits)
+    units, elements = build_units_and_elements(
+        tables, tree, mpr, location, limits, reading.memo, reading.progress
+    )
     return Snapshot(
         meta=tables.meta,
         units=units,
         elements=elements,
-        files=side_files(tree),
-        native=native_settings(read_native(tree, limits)),
+        files=side_files(tree, reading.memo),
+        native=native_settings(read_native(tree, limits, memo=reading.memo)),
         source=source,
     )
 
 
-def side_files(tree: FileTree) -> tuple[SideFile, ...]:
-    """Path, size and SHA-256 of every file beside the model that can reach the app."""
+def side_files(tree: FileTree, memo: ReadMemo | None = None) -> tuple[SideFile, ...]:
+    """Path, size and SHA-256 of every file beside the model that can reach the app.
+
+    A git blob the memo has hashed before is not read again.
+    """
     wanted = [
         path
         for path in tree.paths()
         if path.split("/", 1)[0] in SIDE_FILE_ROOTS and "/" in path and not path.startswith(IGNORED_SIDE_PREFIXES)
     ]
-    return tuple(
-        SideFile(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest())
-        for path, data in tree.read_many(wanted)
-    )
+    known: dict[str, tuple[int, str]] = {}
+    if memo is not None:
+        for path in wanted:
+            blob = tree.blob_id(path)
+            digest = memo.file_digests.get(blob) if blob is not None else None
+            if digest is not None:
+                known[path] = digest
+    for path, data in tree.read_many(path for path in wanted if path not in known):
+        known[path] = (len(data), hashlib.sha256(data).hexdigest())
+        blob = tree.blob_id(path) if memo is not None else None
+        if memo is not None and blob is not None:
+            memo.file_digests[blob] = known[path]
+    return tuple(SideFile(path=path, size=known[path][0], sha256=known[path][1]) for path in wanted)

@@ -42,6 +42,9 @@ class MemoryTree:
         for path in paths:
             yield path, self.read(path)
 
+    def blob_id(self, path: str) -> str | None:
+        return None
+
 
 def fuzz_unit(data: bytes) -> None:
     """BSON unit reader: ``decode_unit`` then ``UnitReader``."""
