@@ -29,6 +29,8 @@ from analyzer.model.findings import Gate
 from analyzer.model.levels import Level
 from analyzer.model.report import CheckReport
 from analyzer.pipeline import CheckOptions, load_rules, run_check
+from analyzer.progress import LoadBar
+from analyzer.progress import wanted as progress_wanted
 from analyzer.report.github import render_github_step_summary
 from analyzer.report.registry import RENDERERS, OutputFormat
 from analyzer.report.text import render_gate_line
@@ -63,6 +65,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def _fail(message: str, code: ExitCode) -> None:
     """One line on stderr, whatever the message holds (a file name can contain a line break)."""
+    _close_bars()
     one_line = _CONTROL.sub(lambda match: repr(match.group(0))[1:-1], message)
     sys.stderr.write(f"mxota: error: {one_line}\n")
     raise typer.Exit(int(code))
@@ -89,7 +92,19 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
             _fail(f"internal error, please report it: {type(error).__name__}: {error}", ExitCode.INPUT)
         raise AssertionError("unreachable")
 
-    return wrapper
+    def closing(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return wrapper(*args, **kwargs)
+        finally:
+            _close_bars()
+
+    return functools.wraps(command)(closing)
+
+
+def _close_bars() -> None:
+    """Take any progress bar off the terminal before the report or an error line is written."""
+    while _BARS:
+        _BARS.pop().close()
 
 
 def limits_from(options: list[str] | None) -> Limits:
@@ -114,7 +129,8 @@ def snapshot(
     limit: LimitOption = None,
 ) -> None:
     """Export one source as a canonical XML snapshot (the baseline to archive with a store release)."""
-    loaded = load_source(source, limits=limits_from(limit))
+    loaded = load_source(source, limits=limits_from(limit), progress=_load_bar())
+    _close_bars()
     data = render_snapshot(loaded)
     try:
         output.write_bytes(data)
@@ -132,7 +148,8 @@ def inspect(
     """Read sources and print what they hold: Studio Pro version, format, units, elements, files."""
     limits = limits_from(limit)
     for spec in sources:
-        loaded = load_source(spec, limits=limits)
+        loaded = load_source(spec, limits=limits, progress=_load_bar())
+        _close_bars()
         meta = loaded.meta
         counts = loaded.element_counts()
         documents = sum(1 for unit in loaded.units if unit.containment == "Documents")
@@ -215,6 +232,19 @@ RequireChannelOption = Annotated[
 ]
 
 
+_BARS: list[LoadBar] = []
+"""Bars drawn in this process, closed when the command ends (``guarded`` does it)."""
+
+
+def _load_bar() -> LoadBar | None:
+    """A progress bar for long loads when stderr is a terminal (never in CI or when piped)."""
+    if not progress_wanted(sys.stderr):
+        return None
+    bar = LoadBar(sys.stderr)
+    _BARS.append(bar)
+    return bar
+
+
 def _options(
     sources: list[str], initial: bool, rollback: bool, fail_on: str | None, config: Path | None,
     native_template: str | None, rules_dir: Path | None, require: bool, limit: list[str] | None,
@@ -226,6 +256,7 @@ def _options(
     if not initial and len(sources) != 2:
         raise UsageError("give two sources: BASE (released, or LIVE with --rollback) and HEAD (or OLDER)")
     return CheckOptions(
+        progress=_load_bar(),
         base=None if initial else sources[0],
         head=sources[-1],
         fail_on=_level(fail_on),
@@ -257,6 +288,7 @@ def check(
     report = run_check(
         _options(sources, initial, rollback, fail_on, config, native_template, rules_dir, require_ota_channel, limit)
     )
+    _close_bars()
     _write_reports(report, formats)
     raise typer.Exit(int(ExitCode.PASSED if report.verdict.gate is Gate.PASS else ExitCode.GATE_FAILED))
 
@@ -282,6 +314,7 @@ def push(
     report = run_check(
         _options([base, head], False, False, fail_on, config, native_template, rules_dir, require_ota_channel, limit)
     )
+    _close_bars()
     if report.verdict.gate is not Gate.PASS:
         _write_reports(report, formats)
         sys.stderr.write(f"mxota: not pushing: {render_gate_line(report)}\n")

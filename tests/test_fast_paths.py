@@ -1,0 +1,193 @@
+"""The fast paths give the reports the plain path gives, and are taken.
+
+Fast paths: a unit both sides hold byte for byte (same git blob, or same bytes) is decoded once and its
+elements shared (``analyzer.load.memo``), git blobs already read are not read again, and the diff
+passes over shared units. ``CheckOptions(reuse_units=False)`` is the plain path: every unit of both
+sides decoded, walked and compared. The corpus pairs are held to the same in ``test_corpus.py``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analyzer.load.memo import ReadMemo, git_blob_id
+from analyzer.load.sources import load_source
+from analyzer.pipeline import CheckOptions, run_check
+from analyzer.progress import LoadBar, wanted
+from analyzer.report.json_report import render_json
+from tests.conftest import APPS, corpus_revisions
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from fixtures.builder import write_app  # noqa: E402
+from fixtures.scenarios import SCENARIOS_BY_NAME  # noqa: E402
+
+TODAY = datetime.date(2026, 11, 27)
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def commit_revisions(repo: Path, apps: list[Path]) -> None:
+    """A repository whose ``app/`` folder holds each app in turn, one commit each."""
+    repo.mkdir()
+    git(repo, "init", "-q")
+    for number, app in enumerate(apps):
+        shutil.rmtree(repo / "app", ignore_errors=True)
+        shutil.copytree(app, repo / "app", symlinks=True)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"revision {number}", "--allow-empty")
+
+
+def report(base: str, head: str, cwd: Path, reuse: bool) -> str:
+    options = CheckOptions(base=base, head=head, cwd=cwd, reuse_units=reuse, today=TODAY)
+    return render_json(run_check(options))
+
+
+def test_git_blob_id_is_what_git_computes(tmp_path: Path) -> None:
+    data = b"unit bytes\x00\x01"
+    (tmp_path / "f").write_bytes(data)
+    done = subprocess.run(["git", "hash-object", str(tmp_path / "f")], capture_output=True, check=True, text=True)
+    assert git_blob_id(data) == done.stdout.strip()
+
+
+def test_a_memo_shares_the_elements_of_equal_units() -> None:
+    memo = ReadMemo()
+    before = load_source(str(APPS / "field-service-1.0"), memo=memo)
+    after = load_source(str(APPS / "field-service-1.1"), memo=memo)
+    assert memo.hits > len(after.units) // 2
+    assert after == load_source(str(APPS / "field-service-1.1"))  # shared or not, the same snapshot
+    shared = {e.id for e in before.elements} & {e.id for e in after.elements}
+    by_id = {e.id: e for e in before.elements}
+    assert any(by_id[e.id] is e for e in after.elements if e.id in shared)
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    ["c8-offline-module-renamed", "a1-module-native-style", "c1-synced-attribute-removed", "d14-ota-enabled"],
+)
+def test_git_revisions_check_the_same_with_and_without_fast_paths(tmp_path: Path, scenario: str) -> None:
+    """A renamed module leaves its documents' bytes equal but their names new: they are walked again."""
+    case = SCENARIOS_BY_NAME[scenario]
+    write_app(case.before(), tmp_path / "before")
+    write_app(case.after(), tmp_path / "after")
+    repo = tmp_path / "repo"
+    commit_revisions(repo, [tmp_path / "before", tmp_path / "after"])
+    fast = report("git:HEAD~1:app", "git:HEAD:app", repo, reuse=True)
+    assert fast == report("git:HEAD~1:app", "git:HEAD:app", repo, reuse=False)
+    folders = report(str(tmp_path / "before"), str(tmp_path / "after"), tmp_path, reuse=False)
+    assert _findings(fast) == _findings(folders)
+
+
+def _findings(json_text: str) -> list[tuple[str, str, str]]:
+    import json
+
+    document = json.loads(json_text)
+    return sorted((f["rule"], f["element"]["id"], f["level"]) for f in document["findings"])
+
+
+@pytest.mark.corpus
+def test_corpus_revisions_through_git_check_the_same_with_and_without_fast_paths(
+    corpus: Path, tmp_path: Path
+) -> None:
+    revisions = dict(corpus_revisions(corpus))["SuperBypassUdinnn__SIGARA"][:3]
+    repo = tmp_path / "repo"
+    commit_revisions(repo, revisions)
+    for older in (2, 1):
+        base, head = f"git:HEAD~{older}:app", f"git:HEAD~{older - 1}:app"
+        assert report(base, head, repo, reuse=True) == report(base, head, repo, reuse=False)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_progress_bar_waits_a_second_then_shows_units_and_megabytes() -> None:
+    stream = io.StringIO()
+    clock = FakeClock()
+    bar = LoadBar(stream, clock)
+    bar(1, 100, 2**20, 100 * 2**20)
+    clock.now = 0.5
+    bar(50, 100, 50 * 2**20, 100 * 2**20)
+    assert not bar.shown and stream.getvalue() == ""  # a quick load never sees a bar
+    clock.now = 1.5
+    bar(60, 100, 60 * 2**20, 100 * 2**20)
+    assert bar.shown
+    clock.now = 1.55
+    bar(100, 100, 100 * 2**20, 100 * 2**20)
+    bar.close()
+    assert "reading model 1" in stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("environ", "terminal", "expected"),
+    [
+        ({}, True, True),
+        ({}, False, False),
+        ({"CI": "true"}, True, False),
+        ({"TERM": "dumb"}, True, False),
+        ({"MXOTA_NO_PROGRESS": "1"}, True, False),
+    ],
+)
+def test_the_progress_bar_is_only_for_a_terminal_outside_ci(
+    environ: dict[str, str], terminal: bool, expected: bool
+) -> None:
+    class Stream(io.StringIO):
+        def isatty(self) -> bool:
+            return terminal
+
+    assert wanted(Stream(), environ) is expected
+
+
+def test_machine_output_never_holds_a_progress_bar(tmp_path: Path) -> None:
+    """Through the CLI with stderr piped (as in CI): no bar, byte-identical JSON."""
+    out = tmp_path / "r.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "analyzer", "check", str(APPS / "field-service-1.0"), str(APPS / "field-service-1.1"),
+         "--format", f"json:{out}"],
+        capture_output=True,
+        check=False,
+        text=True,
+    )
+    assert done.returncode in (0, 1)
+    assert done.stderr == ""
+    assert out.read_text().lstrip().startswith("{")
+
+
+def test_new_element_builds_the_same_frozen_element_as_the_dataclass() -> None:
+    import dataclasses
+    from types import MappingProxyType
+
+    from analyzer.model.snapshot import ModelElement, PropertyValue, Reference, ReferenceKind, new_element
+
+    properties: MappingProxyType[str, PropertyValue] = MappingProxyType({"Caption": "Save", "Index": 3})
+    references = (Reference(property="Page", target="M.P", kind=ReferenceKind.NAME),)
+    fast = new_element("e", "Forms$ActionButton", "save", "M.P.save", "p", "Widgets", 2, "u", properties, references)
+    plain = ModelElement(
+        id="e", type="Forms$ActionButton", name="save", qualified_name="M.P.save", parent="p", slot="Widgets",
+        index=2, unit="u", properties=properties, references=references,
+    )
+    assert fast == plain and repr(fast) == repr(plain)
+    assert [f.name for f in dataclasses.fields(ModelElement)] == [
+        "id", "type", "name", "qualified_name", "parent", "slot", "index", "unit", "properties", "references"
+    ]  # new_element sets these, in this order: a new field must be added there too
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.name = "other"  # type: ignore[misc]
