@@ -273,6 +273,11 @@ class ZipTree:
     def size(self, path: str) -> int:
         return self._member(path).info.file_size
 
+    def fingerprint(self, path: str) -> str:
+        """Size and CRC-32 of a member from the archive directory, without inflating it."""
+        info = self._member(path).info
+        return f"{info.file_size}:{info.CRC:08x}"
+
     def _member(self, path: str) -> _ZipMember:
         member = self._members.get(path)
         if member is None:

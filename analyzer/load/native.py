@@ -81,7 +81,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _digest(entries: Iterable[tuple[str, str]]) -> str:
-    """One hash over (path, sha256) pairs, order-independent."""
+    """One hash over (path, fingerprint) pairs, order-independent."""
     hasher = hashlib.sha256()
     for path, sha in sorted(entries):
         hasher.update(path.encode("utf-8", "surrogateescape") + b"\0" + sha.encode("ascii") + b"\n")
@@ -257,8 +257,12 @@ def read_widget_package(path: str, data: bytes, limits: Limits, location: str | 
     where = location or path
     archive = ZipTree(data, where, limits)
     members = archive.paths()
-    contents = dict(archive.read_many(members))
-    content_sha = _digest((name, _sha256(body)) for name, body in contents.items())
+    # Only the package and widget XML and the JSON declarations are read; the contents digest comes
+    # from each member's size and CRC-32 in the archive directory (equal contents however repacked),
+    # so the scripts and images that make up most of a package are never inflated.
+    wanted = [name for name in members if name.lower().endswith((".xml", ".json"))]
+    contents = dict(archive.read_many(wanted))
+    content_sha = _digest((name, archive.fingerprint(name)) for name in members)
     if "package.xml" not in contents:
         raise InputError(where, "widget package has no package.xml")
     package_root = _parse_xml(contents["package.xml"], f"{where}!package.xml")
@@ -275,6 +279,8 @@ def read_widget_package(path: str, data: bytes, limits: Limits, location: str | 
     widgets: list[WidgetInfo] = []
     declarations: dict[str, str] = {}
     for xml_path in widget_files:
+        if xml_path not in contents and xml_path in members:
+            contents[xml_path] = archive.read(xml_path)
         if xml_path not in contents:
             raise InputError(
                 f"{where}!package.xml", f"lists widget file {xml_path!r}, which the package lacks"
