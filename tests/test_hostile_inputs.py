@@ -463,7 +463,7 @@ def _xml_xxe(tmp: Path) -> Case:
     data = (
         '<?xml version="1.0"?>\n'
         f'<!DOCTYPE snapshot [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]>\n'
-        '<snapshot xmlns="urn:mxota:snapshot:1" schema-version="1">'
+        '<snapshot xmlns="urn:mxota:snapshot:1" schema-version="2">'
         '<meta mpr-name="&xxe;" mpr-format="v2" product-version="1" build-version="" schema-hash=""/>'
         "<units/><files/></snapshot>"
     ).encode()
@@ -475,7 +475,7 @@ def _xml_xxe_param(tmp: Path) -> Case:
     data = (
         b'<?xml version="1.0"?>\n'
         b'<!DOCTYPE snapshot [<!ENTITY % remote SYSTEM "http://127.0.0.1:9/evil.dtd"> %remote;]>\n'
-        b'<snapshot xmlns="urn:mxota:snapshot:1" schema-version="1"/>'
+        b'<snapshot xmlns="urn:mxota:snapshot:1" schema-version="2"/>'
     )
     return _xml_case(tmp, data)
 
@@ -487,11 +487,18 @@ def _xml_laughs(tmp: Path) -> Case:
     ]
     data = (
         '<?xml version="1.0"?>\n<!DOCTYPE snapshot [' + "".join(entities) + "]>\n"
-        '<snapshot xmlns="urn:mxota:snapshot:1" schema-version="1">'
+        '<snapshot xmlns="urn:mxota:snapshot:1" schema-version="2">'
         '<meta mpr-name="&lol9;" mpr-format="v2" product-version="1" build-version="" schema-hash=""/>'
         "<units/><files/></snapshot>"
     ).encode()
     return _xml_case(tmp, data, "DOCTYPE")
+
+
+@case("xml-older-schema-version")
+def _xml_older_schema(tmp: Path) -> Case:
+    """A snapshot exported before in-text references were kept would check with fewer links: refused."""
+    data = _snapshot_xml(tmp).replace(b'schema-version="2"', b'schema-version="1"', 1)
+    return _xml_case(tmp, data, "export it again")
 
 
 @case("xml-invalid-against-schema")
@@ -532,7 +539,7 @@ def _xml_utf16(tmp: Path) -> Case:
     text = (
         '<?xml version="1.0" encoding="UTF-16"?>\n'
         '<!DOCTYPE snapshot [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
-        '<snapshot xmlns="urn:mxota:snapshot:1" schema-version="1">'
+        '<snapshot xmlns="urn:mxota:snapshot:1" schema-version="2">'
         '<meta mpr-name="&xxe;" mpr-format="v2" product-version="1" build-version="" schema-hash=""/>'
         "<units/><files/></snapshot>"
     )

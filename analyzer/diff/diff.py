@@ -27,7 +27,7 @@ from analyzer.model.changes import (
     NoEffectSpec,
     PropertyChange,
 )
-from analyzer.model.snapshot import NAME_TOKEN, ModelElement, PropertyValue, Snapshot
+from analyzer.model.snapshot import NAME_TOKEN, ModelElement, PropertyValue, ReferenceKind, Snapshot
 
 ORDER_SUFFIX = "[order]"
 """Suffix of the pseudo-property that records a reordering of a parent's children in one slot."""
@@ -65,7 +65,9 @@ def _followers(
         if appears and change.no_effect is None and _globbed(spec.follower_elements, change.element_type):
             side, members = (after, added) if change.kind is ChangeKind.ADDED else (before, removed)
             element = side.elements.get(change.element_id)
-            if element is not None and any(ref.target in members for ref in element.references):
+            if element is not None and any(
+                ref.target in members for ref in element.references if ref.kind is ReferenceKind.NAME
+            ):
                 change = dataclasses.replace(change, no_effect=NoEffect.FOLLOWS_MEMBER)
         result.append(change)
     return result

@@ -22,25 +22,7 @@ from types import MappingProxyType
 import networkx as nx
 
 from analyzer.graph.index import SnapshotIndex, index_snapshot
-from analyzer.model.snapshot import NAME_TOKEN, ReferenceKind, Snapshot
-
-TEXT_FIELDS = frozenset(
-    {
-        "XPathConstraint",
-        "XpathConstraint",
-        "Constraint",
-        "Expression",
-        "Value",
-        "InitialValue",
-        "DynamicClasses",
-        "ReturnValue",
-        "DefaultValue",
-        "Template",
-        "EntityPath",
-        "AttributePath",
-    }
-)
-"""Text properties that can mention qualified names inside a larger expression."""
+from analyzer.model.snapshot import Reference, ReferenceKind, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,30 +68,29 @@ def build_graph(snapshot: Snapshot, index: SnapshotIndex | None = None) -> Model
     references: dict[str, tuple[ElementLink, ...]] = {}
     name_references: list[tuple[str, str]] = []
     document_edges: dict[tuple[str, str], str] = {}
-    text_paths: dict[str, bool] = {}  # property paths repeat thousands of times: decide each once
     for element in snapshot.elements:
+        if not element.references:
+            continue
         links: dict[str, ElementLink] = {}
+        texts: list[Reference] = []
         for reference in element.references:
-            if reference.kind is ReferenceKind.POINTER:
+            kind = reference.kind
+            if kind is ReferenceKind.TEXT:
+                texts.append(reference)  # after the stored references, as a weaker kind of link
+            elif kind is ReferenceKind.POINTER:
                 if reference.target in elements and reference.target not in links:
                     links[reference.target] = ElementLink(reference.target, "pointer", reference.property)
-                continue
+            else:
+                target = names.get(reference.target)
+                if target is None:
+                    dangling.setdefault(reference.target, []).append(element.id)
+                elif target not in links:
+                    links[target] = ElementLink(target, "name", reference.property)
+        for reference in texts:
+            # Expressions also hold member access such as ``$obj.Attr``; only names of the model count.
             target = names.get(reference.target)
-            if target is None:
-                dangling.setdefault(reference.target, []).append(element.id)
-            elif target not in links:
-                links[target] = ElementLink(target, "name", reference.property)
-        for path, value in element.properties.items():
-            is_text = text_paths.get(path)
-            if is_text is None:
-                is_text = text_paths[path] = path.rsplit(".", 1)[-1] in TEXT_FIELDS
-            if not is_text or value.__class__ is not str or not value:
-                continue
-            for token in NAME_TOKEN.findall(value):
-                # Expressions also hold member access such as ``$obj.Attr``; only whole names count.
-                target = names.get(token)
-                if target is not None and target not in links:
-                    links[target] = ElementLink(target, "text", path)
+            if target is not None and target not in links:
+                links[target] = ElementLink(target, "text", reference.property)
         if not links:
             continue
         references[element.id] = tuple(links.values())

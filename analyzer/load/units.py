@@ -17,6 +17,8 @@ from typing import Any, NoReturn
 
 from analyzer.errors import InputError
 from analyzer.model.snapshot import (
+    NAME_TOKEN,
+    TEXT_FIELDS,
     ModelElement,
     PropertyValue,
     Reference,
@@ -50,6 +52,15 @@ def guid(raw: bytes) -> str:
 def contents_hash(data: bytes) -> str:
     """``ContentsHash`` as Studio Pro writes it: base64 of the SHA-256 of the unit's BSON bytes."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+def _text_references(path: str, text: str, references: list[Reference]) -> None:
+    """Every distinct qualified name inside an expression, XPath or template, as a ``text`` reference."""
+    seen: set[str] = set()
+    for token in NAME_TOKEN.findall(text):
+        if token not in seen:
+            seen.add(token)
+            references.append(Reference(property=path, target=token, kind=ReferenceKind.TEXT))
 
 
 class UnitReader:
@@ -121,8 +132,11 @@ class UnitReader:
             if cls is str:
                 if key == "$Type" or key == "$ID":
                     continue
-                if "." in value and key not in NOT_REFERENCES and QUALIFIED_NAME.match(value):
-                    references.append(Reference(property=key, target=value, kind=ReferenceKind.NAME))
+                if "." in value and key not in NOT_REFERENCES:
+                    if QUALIFIED_NAME.match(value):
+                        references.append(Reference(property=key, target=value, kind=ReferenceKind.NAME))
+                    elif key in TEXT_FIELDS:
+                        _text_references(key, value, references)
                 properties[key] = value
             elif cls is bool or cls is int or value is None:
                 properties[key] = value
@@ -175,7 +189,14 @@ class UnitReader:
             for position, item in enumerate(items):
                 self._value(f"{path}.{position}", item, owner, properties, references, name_prefix, depth + 1)
             return
-        properties[path] = self._scalar(path, value, references)
+        scalar = properties[path] = self._scalar(path, value, references)
+        if (
+            scalar.__class__ is str
+            and "." in scalar
+            and path.rsplit(".", 1)[-1] in TEXT_FIELDS
+            and not QUALIFIED_NAME.match(scalar)
+        ):
+            _text_references(path, scalar, references)
 
     def _scalar(self, path: str, value: Any, references: list[Reference]) -> Scalar:
         if value is None or isinstance(value, bool | float):

@@ -38,7 +38,8 @@ from analyzer.model.snapshot import (
 )
 
 NAMESPACE = "urn:mxota:snapshot:1"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""2 added ``text`` references (names inside expressions and XPath); a schema-1 file lacks them."""
 _NS = "{" + NAMESPACE + "}"
 _XML_UNSAFE = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -227,6 +228,13 @@ def parse_snapshot(data: bytes, location: str) -> Snapshot:
     root = parse_xml(data, location, what="XML snapshot", huge_tree=True)
     if root.tag != _NS + "snapshot":
         raise InputError(location, f"not an mxota snapshot: root element is {etree.QName(root).localname!r}")
+    version = root.get("schema-version")
+    if version is not None and version != SCHEMA_VERSION and version.isdigit():
+        raise InputError(
+            location,
+            f"XML snapshot has schema version {version}, this mxota reads {SCHEMA_VERSION}: "
+            "export it again with this version ('mxota snapshot SOURCE -o FILE')",
+        )
     schema = _schema()
     if not schema.validate(root):
         error = schema.error_log.last_error

@@ -25,6 +25,25 @@ EMPTY_PROPERTIES: Mapping[str, PropertyValue] = MappingProxyType({})
 NAME_TOKEN = re.compile(r"(?<![\w$.])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 """A qualified name inside a longer text (XPath, expression, template): ``Module.Entity/Module.Assoc``."""
 
+TEXT_FIELDS = frozenset(
+    {
+        "XPathConstraint",
+        "XpathConstraint",
+        "Constraint",
+        "Expression",
+        "Value",
+        "InitialValue",
+        "DynamicClasses",
+        "ReturnValue",
+        "DefaultValue",
+        "Template",
+        "EntityPath",
+        "AttributePath",
+    }
+)
+"""Text properties that can mention qualified names inside a larger expression: their names are kept
+as ``text`` references (candidates: the graph keeps those that name an element of the model)."""
+
 
 class MprFormat(enum.Enum):
     """How the model is stored: v1 keeps unit BSON in SQLite, v2 in ``mprcontents/`` files."""
@@ -44,9 +63,11 @@ class SourceKind(enum.Enum):
 
 
 class ReferenceKind(enum.Enum):
-    """A by-name reference (across units) or an in-unit ``...Pointer`` to an element ``$ID``."""
+    """A by-name reference (across units), a name inside an expression or XPath, or an in-unit
+    ``...Pointer`` to an element ``$ID``."""
 
     NAME = "name"
+    TEXT = "text"
     POINTER = "pointer"
 
 
@@ -124,6 +145,18 @@ def new_element(
     s[8](element, properties)
     s[9](element, references)
     return element
+
+
+_SET_REFERENCE = _slot_setters(Reference, ("property", "target", "kind"))
+
+
+def new_reference(prop: str, target: str, kind: ReferenceKind) -> Reference:
+    """A :class:`Reference`, built the fast way (see :func:`new_element`)."""
+    reference = object.__new__(Reference)
+    _SET_REFERENCE[0](reference, prop)
+    _SET_REFERENCE[1](reference, target)
+    _SET_REFERENCE[2](reference, kind)
+    return reference
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
