@@ -21,6 +21,7 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 
 from analyzer import __version__
+from analyzer.cache import DiskUnitStore
 from analyzer.errors import ExitCode, MxotaError, UsageError
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
 from analyzer.load.sources import load_source
@@ -49,6 +50,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     no_args_is_help=True,
 )
+
+CacheOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache",
+        envvar="MXOTA_CACHE_DIR",
+        metavar="DIR",
+        help="Keep walked units in DIR between runs: a later check decodes only units whose bytes are new.",
+    ),
+]
 
 LimitOption = Annotated[
     list[str] | None,
@@ -248,6 +259,7 @@ def _load_bar() -> LoadBar | None:
 def _options(
     sources: list[str], initial: bool, rollback: bool, fail_on: str | None, config: Path | None,
     native_template: str | None, rules_dir: Path | None, require: bool, limit: list[str] | None,
+    cache: Path | None,
 ) -> CheckOptions:
     if initial and rollback:
         raise UsageError("--initial and --rollback exclude each other")
@@ -266,6 +278,7 @@ def _options(
         native_template=native_template,
         rollback=rollback,
         require_ota_channel=require,
+        unit_store=DiskUnitStore(cache) if cache is not None else None,
     )
 
 
@@ -282,11 +295,14 @@ def check(
     require_ota_channel: RequireChannelOption = False,
     rules_dir: RulesOption = None,
     limit: LimitOption = None,
+    cache: CacheOption = None,
 ) -> None:
     """Compare two snapshots and gate the release: exit 0 passes, 1 fails."""
     formats = _formats(output_format)
     report = run_check(
-        _options(sources, initial, rollback, fail_on, config, native_template, rules_dir, require_ota_channel, limit)
+        _options(
+            sources, initial, rollback, fail_on, config, native_template, rules_dir, require_ota_channel, limit, cache
+        )
     )
     _close_bars()
     _write_reports(report, formats)
@@ -306,13 +322,16 @@ def push(
     require_ota_channel: RequireChannelOption = False,
     rules_dir: RulesOption = None,
     limit: LimitOption = None,
+    cache: CacheOption = None,
 ) -> None:
     """Run the push command (after --) only when the gate passes; otherwise print why and exit 1."""
     if not command:
         raise UsageError("give the push command after --, e.g. -- native-builder release push-update ...")
     formats = _formats(output_format)
     report = run_check(
-        _options([base, head], False, False, fail_on, config, native_template, rules_dir, require_ota_channel, limit)
+        _options(
+            [base, head], False, False, fail_on, config, native_template, rules_dir, require_ota_channel, limit, cache
+        )
     )
     _close_bars()
     if report.verdict.gate is not Gate.PASS:

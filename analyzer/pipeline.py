@@ -18,7 +18,7 @@ from analyzer.graph.index import SnapshotIndex, index_snapshot
 from analyzer.graph.queries import NativeFacts, analyze_native
 from analyzer.load.config import find_config, read_config
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
-from analyzer.load.memo import Progress, ReadMemo
+from analyzer.load.memo import Progress, ReadMemo, UnitStore
 from analyzer.load.rules import read_rule_files
 from analyzer.load.sources import load_source
 from analyzer.model.changes import Change, ChangeKind, PropertyChange
@@ -56,6 +56,8 @@ class CheckOptions:
     """Read a unit once when both sides hold it byte for byte; off only to prove it changes nothing."""
     progress: Progress | None = None
     """Told how each load goes (the CLI draws a bar on a terminal)."""
+    unit_store: UnitStore | None = None
+    """Where walked units outlive the run (``--cache DIR``); None: nothing kept."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,7 +85,7 @@ def run_check(options: CheckOptions) -> CheckReport:
     ruleset = with_levels(ruleset, config.levels)
     # The two loads share units with equal bytes (analyzer.load.memo); ``reuse_units=False`` is the
     # plain path, which the tests hold to the same reports.
-    memo = ReadMemo() if options.reuse_units else None
+    memo = ReadMemo(store=options.unit_store) if options.reuse_units else None
     head = load_source(
         options.head,
         cwd=cwd,

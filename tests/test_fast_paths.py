@@ -191,3 +191,49 @@ def test_new_element_builds_the_same_frozen_element_as_the_dataclass() -> None:
     ]  # new_element sets these, in this order: a new field must be added there too
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.name = "other"  # type: ignore[misc]
+
+
+def test_a_cache_directory_gives_the_same_snapshot_and_is_read_back(tmp_path: Path) -> None:
+    from analyzer.cache import DiskUnitStore
+
+    app = str(APPS / "field-service-1.1")
+    plain = load_source(app)
+    first = ReadMemo(store=DiskUnitStore(tmp_path / "cache"))
+    assert load_source(app, memo=first) == plain
+    assert first.stored == 0
+    second = ReadMemo(store=DiskUnitStore(tmp_path / "cache"))
+    assert load_source(app, memo=second) == plain
+    assert second.stored == len(plain.units)  # nothing decoded: every unit came from the cache
+    records = sorted((tmp_path / "cache").rglob("*"))
+    damaged = next(path for path in records if path.is_file())
+    damaged.write_bytes(damaged.read_bytes()[:-7] + b"garbage")
+    third = ReadMemo(store=DiskUnitStore(tmp_path / "cache"))
+    assert load_source(app, memo=third) == plain  # a damaged record is a miss, never another model
+    assert third.stored == len(plain.units) - 1
+
+
+def test_a_cache_that_cannot_be_written_is_skipped(tmp_path: Path) -> None:
+    from analyzer.cache import DiskUnitStore
+
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the cache would go", encoding="utf-8")
+    store = DiskUnitStore(blocked)
+    app = str(APPS / "field-service-1.0")
+    assert load_source(app, memo=ReadMemo(store=store)) == load_source(app)
+    assert not store.writable
+
+
+def test_check_with_a_cache_reports_the_same_on_every_run(tmp_path: Path) -> None:
+    outputs = []
+    for run in range(3):
+        out = tmp_path / f"r{run}.json"
+        cache = ["--cache", str(tmp_path / "cache")] if run else []
+        done = subprocess.run(
+            [sys.executable, "-m", "analyzer", "check", str(APPS / "field-service-1.0"),
+             str(APPS / "field-service-1.1"), "--format", f"json:{out}", *cache],
+            capture_output=True, check=False, text=True,
+        )
+        assert done.returncode in (0, 1) and done.stderr == ""
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]  # no cache, cold cache, warm cache
+    assert any((tmp_path / "cache").rglob("*"))

@@ -7,20 +7,31 @@ objects: the diff then passes over it without comparing a property (``diff`` che
 A unit whose bytes differ is decoded and compared as usual, even when only its hash changed.
 
 Keys are git blob ids: given by ``git ls-tree`` for ``git:`` sources (equal blobs are not even read),
-computed from the bytes for everything else. The memo lives for one run and is never written to disk.
+computed from the bytes for everything else. The memo lives for one run. Given a :class:`UnitStore`
+(the CLI's ``--cache`` directory), walked units also outlive the run: the next run reads their
+elements back instead of decoding and walking the unit again. Loading never writes a file itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import marshal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
 
+from analyzer import __version__
 from analyzer.model.native import WidgetPackage
-from analyzer.model.snapshot import ModelElement
+from analyzer.model.snapshot import ModelElement, ReferenceKind, new_element, new_reference
 
 Progress = Callable[[int, int, int, int], None]
 """Told ``(units read, units in all, bytes read, bytes in all)`` as a load goes; the CLI draws a bar."""
+
+RECORD_FORMAT = 1
+"""Bump when what a unit's walk gives changes: stored records of another format are never read."""
+
+_KINDS = {kind.value: kind for kind in ReferenceKind}
 
 
 def git_blob_id(data: bytes) -> str:
@@ -42,6 +53,83 @@ class UnitPlace:
     max_depth: int
 
 
+class UnitStore(Protocol):
+    """Records of walked units that outlive a run, by key (the CLI keeps them on disk)."""
+
+    def get(self, key: str) -> bytes | None:
+        """The record stored under ``key``, or None."""
+        ...
+
+    def put(self, key: str, record: bytes) -> None:
+        """Keep a record; a store that cannot keep it forgets it (it is only a cache)."""
+        ...
+
+
+def store_key(blob: str, unit_id: str) -> str:
+    """The store key of a unit's bytes: the blob, the unit, and what reads it (version and format)."""
+    text = f"mxota {__version__} record {RECORD_FORMAT}\0{blob}\0{unit_id}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def encode_record(
+    type_name: str, name: object, place: UnitPlace, elements: tuple[ModelElement, ...]
+) -> bytes:
+    """A unit's root type and name, its place and its elements, as ``marshal`` bytes (plain values only)."""
+    rows = tuple(
+        (
+            e.id,
+            e.type,
+            e.name,
+            e.qualified_name,
+            e.parent,
+            e.slot,
+            e.index,
+            dict(e.properties),
+            tuple((r.property, r.target, r.kind.value) for r in e.references),
+        )
+        for e in elements
+    )
+    head = (place.parent, place.containment, place.name_prefix, place.qualify, place.max_depth)
+    payload = marshal.dumps((RECORD_FORMAT, type_name, name if isinstance(name, str) else None, head, rows))
+    return hashlib.sha256(payload).digest() + payload
+
+
+def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, tuple[ModelElement, ...]]:
+    """Root type, name, place and elements of a stored record; ValueError when it is not one.
+
+    The record starts with the SHA-256 of the rest, so a truncated or damaged file is a miss, never a
+    different model.
+    """
+    payload = record[32:]
+    if len(record) < 33 or hashlib.sha256(payload).digest() != record[:32]:
+        raise ValueError("unit record is damaged")
+    try:
+        value: Any = marshal.loads(payload)
+        version, type_name, name, head, rows = value
+        if version != RECORD_FORMAT or not isinstance(type_name, str):
+            raise ValueError("not a record of this format")
+        parent, containment, prefix, qualify, max_depth = head
+        place = UnitPlace(unit_id, parent, containment, prefix, bool(qualify), int(max_depth))
+        elements = tuple(
+            new_element(
+                element_id,
+                element_type,
+                element_name,
+                qualified,
+                parent,
+                slot,
+                index,
+                unit_id,
+                MappingProxyType(properties),
+                tuple(new_reference(prop, target, _KINDS[kind]) for prop, target, kind in references),
+            )
+            for element_id, element_type, element_name, qualified, parent, slot, index, properties, references in rows
+        )
+    except (ValueError, TypeError, EOFError, KeyError, IndexError) as exc:
+        raise ValueError(f"unreadable unit record ({type(exc).__name__})") from None
+    return type_name, name, place, elements
+
+
 @dataclass(slots=True)
 class _UnitEntry:
     type: str
@@ -51,28 +139,49 @@ class _UnitEntry:
 
 @dataclass(slots=True)
 class ReadMemo:
-    """Units already decoded and walked in this run, by blob id; shared by the loads of one check."""
+    """Units already decoded and walked, by blob id: in this run, and in ``store`` when given."""
 
-    _units: dict[tuple[str, str], _UnitEntry] = field(default_factory=dict)
+    store: UnitStore | None = None
+    _units: dict[tuple[str, str], _UnitEntry | None] = field(default_factory=dict)
     file_digests: dict[str, tuple[int, str]] = field(default_factory=dict)
     """Git blob id → size and SHA-256 of a side file hashed before."""
     widgets: dict[tuple[str, str], WidgetPackage] = field(default_factory=dict)
     """(Path, SHA-256 of the bytes) → the widget package read from them."""
     hits: int = 0
     """How many units were taken from the memo instead of decoded (benchmarks print it)."""
+    stored: int = 0
+    """How many of those came from the store."""
+
+    def _entry(self, blob: str, unit_id: str) -> _UnitEntry | None:
+        key = (blob, unit_id)
+        if key in self._units:
+            return self._units[key]
+        entry: _UnitEntry | None = None
+        record = self.store.get(store_key(blob, unit_id)) if self.store is not None else None
+        if record is not None:
+            try:
+                type_name, name, place, elements = decode_record(record, unit_id)
+            except ValueError:
+                pass  # a damaged record is a miss: the unit is read again and the record rewritten
+            else:
+                entry = _UnitEntry(type=type_name, name=name, walks={place: elements})
+                self.stored += 1
+        self._units[key] = entry
+        return entry
 
     def knows(self, blob: str, unit_id: str) -> bool:
         """Whether this unit's bytes were read before (its root type and name are then known)."""
-        return (blob, unit_id) in self._units
+        return self._entry(blob, unit_id) is not None
 
     def root(self, blob: str, unit_id: str) -> tuple[str, object]:
         """``$Type`` and ``Name`` of a unit read before."""
-        entry = self._units[(blob, unit_id)]
+        entry = self._entry(blob, unit_id)
+        assert entry is not None
         return entry.type, entry.name
 
     def elements(self, blob: str, place: UnitPlace) -> tuple[ModelElement, ...] | None:
         """The elements of a unit read before at the same place, or None."""
-        entry = self._units.get((blob, place.unit_id))
+        entry = self._entry(blob, place.unit_id)
         found = entry.walks.get(place) if entry is not None else None
         if found is not None:
             self.hits += 1
@@ -81,6 +190,10 @@ class ReadMemo:
     def remember(
         self, blob: str, place: UnitPlace, type_name: str, name: object, elements: tuple[ModelElement, ...]
     ) -> None:
-        """Keep a unit's walk for the other snapshot of the check."""
-        entry = self._units.setdefault((blob, place.unit_id), _UnitEntry(type=type_name, name=name))
+        """Keep a unit's walk for the other snapshot of the check, and in the store for later runs."""
+        entry = self._units.get((blob, place.unit_id))
+        if entry is None:
+            entry = self._units[(blob, place.unit_id)] = _UnitEntry(type=type_name, name=name)
         entry.walks[place] = elements
+        if self.store is not None:
+            self.store.put(store_key(blob, place.unit_id), encode_record(type_name, name, place, elements))

@@ -1,0 +1,59 @@
+"""The ``--cache DIR`` directory: walked units kept on disk between runs (the CLI's side of the memo).
+
+Each unit's elements are stored under a key made of its bytes' git blob id, its unit id and the
+reading code's version (``analyzer.load.memo.store_key``), in a file that starts with the SHA-256 of
+its contents. A later run that meets the same bytes reads the file instead of decoding and walking the
+unit: a pull-request gate whose base is the released revision then decodes only what the branch
+changed. A cache is only ever a speed-up: a missing, unreadable or damaged file is a miss, a cache that
+cannot be written is skipped, and the reports are the same with or without one (the tests hold that).
+
+The directory must be as trusted as mxota itself: whoever can write it can change what mxota sees.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from analyzer.load.memo import RECORD_FORMAT
+
+MAX_RECORD_BYTES = 256 * 1024 * 1024
+"""A record larger than this is not read (a damaged cache must not exhaust memory)."""
+
+
+class DiskUnitStore:
+    """Unit records in ``DIR/units-<format>/<2 hex>/<key>``; written atomically, read defensively."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / f"units-{RECORD_FORMAT}"
+        self.writable = True
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def get(self, key: str) -> bytes | None:
+        path = self._path(key)
+        try:
+            if path.stat().st_size > MAX_RECORD_BYTES:
+                return None
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    def put(self, key: str, record: bytes) -> None:
+        if not self.writable:
+            return
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(record)
+                Path(temporary).replace(path)  # readers never see half a record
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError:
+            self.writable = False  # a read-only or full disk: run on without the cache
