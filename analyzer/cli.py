@@ -279,7 +279,7 @@ def _options(
         native_template=native_template,
         rollback=rollback,
         require_ota_channel=require,
-        unit_store=DiskUnitStore(cache) if cache is not None else None,
+        unit_store=DiskUnitStore(cache.expanduser()) if cache is not None else None,
     )
 
 

@@ -228,8 +228,10 @@ class _UnitWalk:
         order = self._containers_first()
         paths = {row.id: self._path(row) for row in order}
         sizes = self._check_sizes(order, paths)
-        blobs = {row.id: self.tree.blob_id(paths[row.id]) for row in order} if not self.v1 else {}
         # A git tree names each unit's blob without reading it: units the memo knows are not read.
+        # Anything else is read and its bytes hashed (``_walk``): the ContentsHash in the Unit table is
+        # not proof that a file is intact, and a broken unit must stop the check, not pass for its twin.
+        blobs = {row.id: self._content_key(paths[row.id]) for row in order}
         known = {
             unit_id
             for unit_id, blob in blobs.items()
@@ -261,6 +263,9 @@ class _UnitWalk:
         units = tuple(self._unit(self.rows[unit_id], paths[unit_id]) for unit_id in sorted(self.walked))
         elements = tuple(element for unit_id in sorted(self.walked) for element in self.walked[unit_id])
         return units, elements
+
+    def _content_key(self, path: str) -> str | None:
+        return None if self.v1 else self.tree.blob_id(path)
 
     def _path(self, row: UnitRow) -> str:
         return self.mpr_path if self.v1 else unit_file(row.id)
