@@ -237,3 +237,20 @@ def test_check_with_a_cache_reports_the_same_on_every_run(tmp_path: Path) -> Non
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1] == outputs[2]  # no cache, cold cache, warm cache
     assert any((tmp_path / "cache").rglob("*"))
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("project", ["SuperBypassUdinnn__SIGARA", "TimvanSteenbergen__LocationService"])
+def test_corpus_pairs_check_the_same_from_a_warm_cache(corpus: Path, tmp_path: Path, project: str) -> None:
+    """Cold cache, warm cache and no cache: the same report for a real pair (v2 SIGARA, v1 LocationService)."""
+    base, head = (str(path) for path in dict(corpus_revisions(corpus))[project][:2])
+    from analyzer.cache import DiskUnitStore
+
+    def checked(store: DiskUnitStore | None, reuse: bool) -> str:
+        options = CheckOptions(base=base, head=head, cwd=tmp_path, reuse_units=reuse, today=TODAY, unit_store=store)
+        return render_json(run_check(options))
+
+    plain = checked(None, reuse=False)
+    assert checked(DiskUnitStore(tmp_path / "cache"), reuse=True) == plain  # fills the cache
+    assert sum(1 for path in (tmp_path / "cache").rglob("*") if path.is_file()) > 100
+    assert checked(DiskUnitStore(tmp_path / "cache"), reuse=True) == plain
