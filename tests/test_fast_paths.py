@@ -254,3 +254,16 @@ def test_corpus_pairs_check_the_same_from_a_warm_cache(corpus: Path, tmp_path: P
     assert checked(DiskUnitStore(tmp_path / "cache"), reuse=True) == plain  # fills the cache
     assert sum(1 for path in (tmp_path / "cache").rglob("*") if path.is_file()) > 100
     assert checked(DiskUnitStore(tmp_path / "cache"), reuse=True) == plain
+
+
+def test_records_written_by_another_reader_are_never_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store key holds a hash of the reading code: a changed walk never takes an old walk's records."""
+    import analyzer.load.memo as memo_module
+    from analyzer.cache import DiskUnitStore
+
+    app = str(APPS / "field-service-1.0")
+    load_source(app, memo=ReadMemo(store=DiskUnitStore(tmp_path)))
+    monkeypatch.setattr(memo_module, "_READER", "another reader")
+    other = ReadMemo(store=DiskUnitStore(tmp_path))
+    assert load_source(app, memo=other) == load_source(app)
+    assert other.stored == 0

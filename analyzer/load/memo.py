@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import marshal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
+import analyzer.load.units as units_module
+import analyzer.model.snapshot as snapshot_module
 from analyzer import __version__
 from analyzer.model.native import WidgetPackage
 from analyzer.model.snapshot import ModelElement, ReferenceKind, new_element, new_reference
@@ -29,7 +33,25 @@ Progress = Callable[[int, int, int, int], None]
 """Told ``(units read, units in all, bytes read, bytes in all)`` as a load goes; the CLI draws a bar."""
 
 RECORD_FORMAT = 1
-"""Bump when what a unit's walk gives changes: stored records of another format are never read."""
+"""Bump when the record layout changes: stored records of another format are never read."""
+
+
+def _reader_fingerprint() -> str:
+    """A hash of the code that turns a unit into elements, so a changed reader never reads old records.
+
+    The version number alone would let a development build, or a release that forgot to bump it, read
+    records an older walk wrote (say, without in-text references) as if they were its own.
+    """
+    digest = hashlib.sha256(__version__.encode("utf-8"))
+    for module in (units_module, snapshot_module, sys.modules[__name__]):
+        try:
+            digest.update(Path(str(module.__file__)).read_bytes())
+        except (OSError, TypeError):
+            digest.update(module.__name__.encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+_READER = _reader_fingerprint()
 
 _KINDS = {kind.value: kind for kind in ReferenceKind}
 
@@ -66,8 +88,8 @@ class UnitStore(Protocol):
 
 
 def store_key(blob: str, unit_id: str) -> str:
-    """The store key of a unit's bytes: the blob, the unit, and what reads it (version and format)."""
-    text = f"mxota {__version__} record {RECORD_FORMAT}\0{blob}\0{unit_id}"
+    """The store key of a unit's bytes: the blob, the unit, and what reads it (code and format)."""
+    text = f"mxota {_READER} record {RECORD_FORMAT}\0{blob}\0{unit_id}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
