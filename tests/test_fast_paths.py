@@ -267,3 +267,57 @@ def test_records_written_by_another_reader_are_never_read(tmp_path: Path, monkey
     other = ReadMemo(store=DiskUnitStore(tmp_path))
     assert load_source(app, memo=other) == load_source(app)
     assert other.stored == 0
+
+
+@pytest.fixture
+def split_always(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Walk half the units in a forked worker even for a small app (the path large apps take)."""
+    import analyzer.load.mpr as mpr_module
+
+    monkeypatch.setattr(mpr_module, "SPLIT_MIN_BYTES", 0)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the split walk forks, on Linux only")
+def test_a_split_walk_gives_the_same_snapshot(split_always: None, tmp_path: Path) -> None:
+    from analyzer.cache import DiskUnitStore
+
+    for app in ("field-service-1.0", "field-service-1.1", "field-service-1.0-v1"):
+        plain = load_source(str(APPS / app))
+        memo = ReadMemo(store=DiskUnitStore(tmp_path / app))
+        assert load_source(str(APPS / app), memo=memo) == plain
+        assert load_source(str(APPS / app), memo=ReadMemo(store=DiskUnitStore(tmp_path / app))) == plain
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the split walk forks, on Linux only")
+def test_a_split_walk_reports_the_first_broken_unit_in_walk_order(split_always: None, tmp_path: Path) -> None:
+    from analyzer.errors import InputError
+
+    app = tmp_path / "app"
+    shutil.copytree(APPS / "field-service-1.0", app)
+    units = sorted(app.glob("mprcontents/*/*/*.mxunit"))
+    import bson
+
+    containers = {"Projects$Project", "Projects$ModuleImpl", "Projects$Folder"}
+    for unit in units:  # every leaf broken: the serial walk's first one must be named, whoever met it
+        data = unit.read_bytes()
+        if bson.decode(data)["$Type"] not in containers:
+            unit.write_bytes(data[:-3])
+    with pytest.raises(InputError) as split:
+        load_source(str(app))
+    import analyzer.load.mpr as mpr_module
+
+    mpr_module.SPLIT_MIN_BYTES = 1 << 62
+    with pytest.raises(InputError) as serial:
+        load_source(str(app))
+    assert str(split.value) == str(serial.value)
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(sys.platform != "linux", reason="the split walk forks, on Linux only")
+def test_a_split_walk_of_a_real_app_gives_the_same_snapshot(corpus: Path, split_always: None) -> None:
+    app = str(dict(corpus_revisions(corpus))["SuperBypassUdinnn__SIGARA"][0])
+    split = load_source(app, memo=ReadMemo())
+    import analyzer.load.mpr as mpr_module
+
+    mpr_module.SPLIT_MIN_BYTES = 1 << 62
+    assert split == load_source(app)

@@ -210,12 +210,21 @@ class ReadMemo:
         return found
 
     def remember(
-        self, blob: str, place: UnitPlace, type_name: str, name: object, elements: tuple[ModelElement, ...]
+        self,
+        blob: str,
+        place: UnitPlace,
+        type_name: str,
+        name: object,
+        elements: tuple[ModelElement, ...],
+        record: bytes | None = None,
     ) -> None:
-        """Keep a unit's walk for the other snapshot of the check, and in the store for later runs."""
+        """Keep a unit's walk for the other snapshot of the check, and in the store for later runs
+        (``record``: the walk already encoded, by a worker)."""
         entry = self._units.get((blob, place.unit_id))
         if entry is None:
             entry = self._units[(blob, place.unit_id)] = _UnitEntry(type=type_name, name=name)
         entry.walks[place] = elements
         if self.store is not None:
-            self.store.put(store_key(blob, place.unit_id), encode_record(type_name, name, place, elements))
+            self.store.put(
+                store_key(blob, place.unit_id), record or encode_record(type_name, name, place, elements)
+            )

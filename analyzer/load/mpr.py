@@ -7,7 +7,12 @@ read-only medium, is read as it is and never touched.
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import os
+import queue
 import sqlite3
+import sys
+import threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +24,7 @@ from bson.errors import BSONError
 from analyzer.errors import InputError
 from analyzer.load.files import FileTree, one_line
 from analyzer.load.limits import Limits
-from analyzer.load.memo import Progress, ReadMemo, UnitPlace, git_blob_id
+from analyzer.load.memo import Progress, ReadMemo, UnitPlace, decode_record, encode_record, git_blob_id
 from analyzer.load.units import UnitReader, guid
 from analyzer.model.snapshot import ModelElement, MprFormat, SnapshotMeta, Unit
 
@@ -223,6 +228,10 @@ class _UnitWalk:
         """Unit id → ``$Type`` and ``Name`` of its root object, for the units walked so far."""
         self.walked: dict[str, tuple[ModelElement, ...]] = {}
         self.element_count = 0
+        self._done = 0
+        self._read_bytes = 0
+        self._total_units = 0
+        self._total_bytes = 0
 
     def run(self) -> tuple[tuple[Unit, ...], tuple[ModelElement, ...]]:
         order = self._containers_first()
@@ -237,11 +246,34 @@ class _UnitWalk:
             for unit_id, blob in blobs.items()
             if blob is not None and self.memo is not None and self.memo.knows(blob, unit_id)
         }
-        to_read = [paths[row.id] for row in order if row.id not in known]
+        self._total_units, self._total_bytes = len(order), sum(sizes.values())
+        containers = {row.container for row in order if row.container is not None and row.container != row.id}
+        leaves = [row for row in order if row.id not in known and row.id not in containers]
+        if sum(sizes[row.id] for row in leaves) >= SPLIT_MIN_BYTES and _can_split():
+            self._run_split(order, paths, sizes, blobs, known, leaves)
+        else:
+            self._serial(order, paths, sizes, blobs, known)
+        if self.element_count > self.limits.max_elements:
+            raise InputError(
+                self.location,
+                f"model has more than {self.limits.max_elements} elements (raise with --limit max_elements=N)",
+            )
+        units = tuple(self._unit(self.rows[unit_id], paths[unit_id]) for unit_id in sorted(self.walked))
+        elements = tuple(element for unit_id in sorted(self.walked) for element in self.walked[unit_id])
+        return units, elements
+
+    def _serial(
+        self,
+        rows: list[UnitRow],
+        paths: dict[str, str],
+        sizes: dict[str, int],
+        blobs: dict[str, str | None],
+        known: set[str],
+    ) -> None:
+        """Read and walk ``rows`` in order in this process."""
+        to_read = [paths[row.id] for row in rows if row.id not in known]
         contents = self.tree.read_many(to_read) if not self.v1 else iter(())
-        total_bytes = sum(sizes.values())
-        read_bytes = 0
-        for done, row in enumerate(order, 1):
+        for row in rows:
             path = paths[row.id]
             data: bytes | None
             if self.v1:
@@ -250,19 +282,140 @@ class _UnitWalk:
                 data = None
             else:
                 data = next(contents)[1]
-            read_bytes += sizes[row.id]
-            if read_bytes > self.limits.max_model_bytes:
+            self._read_bytes += sizes[row.id]
+            if self._read_bytes > self.limits.max_model_bytes:
                 raise InputError(
                     self.location,
                     f"model is larger than {self.limits.max_model_bytes} bytes "
                     "(raise with --limit max_model_bytes=N)",
                 )
             self._walk(row, path, data, blobs.get(row.id))
-            if self.progress is not None:
-                self.progress(done, len(order), read_bytes, total_bytes)
-        units = tuple(self._unit(self.rows[unit_id], paths[unit_id]) for unit_id in sorted(self.walked))
-        elements = tuple(element for unit_id in sorted(self.walked) for element in self.walked[unit_id])
-        return units, elements
+            self._tell(1)
+
+    def _tell(self, units: int) -> None:
+        self._done += units
+        if self.progress is not None:
+            self.progress(self._done, self._total_units, self._read_bytes, self._total_bytes)
+
+    def _run_split(
+        self,
+        order: list[UnitRow],
+        paths: dict[str, str],
+        sizes: dict[str, int],
+        blobs: dict[str, str | None],
+        known: set[str],
+        leaves: list[UnitRow],
+    ) -> None:
+        """Walk half of the leaf units in a forked worker while this process walks the other half.
+
+        Containers (modules, folders) are walked here first, so the worker knows every module name; it
+        sends each unit back as a checksummed record (``memo.encode_record``), which is rebuilt here. The
+        earliest broken unit in walk order is reported, whichever process met it, as a serial walk would.
+        """
+        if self._total_bytes > self.limits.max_model_bytes:
+            raise InputError(
+                self.location,
+                f"model is larger than {self.limits.max_model_bytes} bytes (raise with --limit max_model_bytes=N)",
+            )
+        position = {row.id: index for index, row in enumerate(order)}
+        leaf_ids = {row.id for row in leaves}
+        self._serial([row for row in order if row.id not in leaf_ids], paths, sizes, blobs, known)
+        # Shares by bytes (WORKER_SHARE), so both processes finish at about the same time.
+        theirs: list[UnitRow] = []
+        ours: list[UnitRow] = []
+        their_bytes = our_bytes = 0
+        for row in leaves:
+            if their_bytes * WORKER_SHARE[1] <= our_bytes * WORKER_SHARE[0]:
+                theirs.append(row)
+                their_bytes += sizes[row.id]
+            else:
+                ours.append(row)
+                our_bytes += sizes[row.id]
+        context = multiprocessing.get_context("fork")
+        receiver, sender = context.Pipe(duplex=False)
+        worker = context.Process(target=self._worker, args=(sender, theirs, paths, blobs), daemon=True)
+        worker.start()
+        sender.close()
+        messages: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        drain = threading.Thread(target=_drain, args=(receiver, messages), daemon=True)
+        drain.start()
+        errors: list[tuple[int, InputError]] = []
+        current: list[UnitRow] = []
+        try:
+            for row in ours:
+                current[:] = [row]
+                self._serial([row], paths, sizes, blobs, known)
+        except InputError as error:
+            errors.append((position[current[0].id], error))
+        self._take(messages, sizes, position, errors)
+        drain.join()
+        worker.join()
+        receiver.close()
+        if errors:
+            raise min(errors, key=lambda found: found[0])[1]
+
+    def _worker(
+        self, sender: Any, rows: list[UnitRow], paths: dict[str, str], blobs: dict[str, str | None]
+    ) -> None:
+        """In the forked worker: read, decode and walk ``rows``; send records back in batches."""
+        self.memo, self.progress = None, None  # the parent remembers and tells what comes back
+        batch: list[tuple[str, str, bytes]] = []
+        row: UnitRow | None = None
+        try:
+            contents = self.tree.read_many(paths[r.id] for r in rows) if not self.v1 else iter(())
+            for row in rows:
+                data = row.contents if self.v1 else next(contents)[1]
+                assert data is not None
+                place = self._walk(row, paths[row.id], data, None)
+                type_name, name = self.roots[row.id]
+                record = encode_record(type_name, name, place, self.walked.pop(row.id))
+                batch.append((row.id, blobs.get(row.id) or git_blob_id(data), record))
+                if len(batch) >= 256:
+                    sender.send(("units", batch))
+                    batch = []
+            sender.send(("units", batch))
+            sender.send(("done",))
+        except InputError as error:
+            sender.send(("units", batch))
+            sender.send(("error", row.id if row is not None else "", error.location, error.problem))
+        except BaseException as error:
+            sender.send(("crash", f"{type(error).__name__}: {error}"))
+        finally:
+            sender.close()
+            # Leave at once: no interpreter shutdown, no flushing of streams whose locks another
+            # thread of the parent (the progress bar's) may have held at the fork.
+            os._exit(0)
+
+    def _take(
+        self,
+        messages: queue.SimpleQueue[tuple[Any, ...]],
+        sizes: dict[str, int],
+        position: dict[str, int],
+        errors: list[tuple[int, InputError]],
+    ) -> None:
+        """Rebuild what the worker sends as it comes, remember it, and note its first broken unit."""
+        while True:
+            message = messages.get()
+            if message[0] == "units":
+                for unit_id, blob, record in message[1]:
+                    type_name, name, place, elements = decode_record(record, unit_id)
+                    self.roots[unit_id] = (type_name, name)
+                    self.walked[unit_id] = elements
+                    self.element_count += len(elements)
+                    if self.memo is not None:
+                        self.memo.remember(blob, place, type_name, name, elements, record)
+                    self._read_bytes += sizes[unit_id]
+                    self._tell(1)
+            elif message[0] == "error":
+                _, unit_id, location, problem = message
+                errors.append((position.get(unit_id, len(position)), InputError(location, problem)))
+                return
+            elif message[0] == "crash":
+                raise RuntimeError(f"unit reader worker failed: {message[1]}")
+            elif message[0] == "lost":
+                raise RuntimeError("unit reader worker ended without finishing its units")
+            else:
+                return
 
     def _content_key(self, path: str) -> str | None:
         return None if self.v1 else self.tree.blob_id(path)
@@ -321,7 +474,7 @@ class _UnitWalk:
             current = None if container == current else container
         return None
 
-    def _walk(self, row: UnitRow, path: str, data: bytes | None, blob: str | None) -> None:
+    def _walk(self, row: UnitRow, path: str, data: bytes | None, blob: str | None) -> UnitPlace:
         where = _unit_location(self.location, self.mpr_path, path, row)
         memo = self.memo
         document: dict[str, Any] | None = None
@@ -364,6 +517,7 @@ class _UnitWalk:
                 self.location,
                 f"model has more than {self.limits.max_elements} elements (raise with --limit max_elements=N)",
             )
+        return place
 
     def _unit(self, row: UnitRow, path: str) -> Unit:
         type_name = self.roots[row.id][0]
@@ -375,6 +529,36 @@ class _UnitWalk:
             contents_hash=row.contents_hash,
             path=path,
         )
+
+
+SPLIT_MIN_BYTES = 64 * 1024 * 1024
+"""Unit bytes to decode above which part of the units is walked in a forked worker. Measured on this
+2-core machine: a cold load of 317 MiB of units took 17.2 s instead of 25.6 s; a small app is not worth
+the fork."""
+
+WORKER_SHARE = (0.47, 0.53)
+"""Shares of the leaf bytes for the worker and for this process. The worker also encodes what it walked
+and this process rebuilds it (about a quarter of the cost of walking), and with both cores busy each runs
+slower than alone: measured, the worker finishes last with the larger share, and both finish together
+with these."""
+
+
+def _can_split() -> bool:
+    """A second core, and ``fork`` (Linux: the worker inherits the tree, limits and module names)."""
+    return sys.platform == "linux" and (os.cpu_count() or 1) > 1
+
+
+def _drain(receiver: Any, into: queue.SimpleQueue[tuple[Any, ...]]) -> None:
+    """Read the worker's messages as they come, so it never blocks on a full pipe."""
+    while True:
+        try:
+            message = receiver.recv()
+        except (EOFError, OSError):
+            into.put(("lost",))  # the worker died without its last word (killed, out of memory)
+            return
+        into.put(message)
+        if message[0] != "units":
+            return
 
 
 def _unit_location(location: str, mpr_path: str, path: str, row: UnitRow) -> str:
