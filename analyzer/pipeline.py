@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -86,26 +87,16 @@ def run_check(options: CheckOptions) -> CheckReport:
     # The two loads share units with equal bytes (analyzer.load.memo); ``reuse_units=False`` is the
     # plain path, which the tests hold to the same reports.
     memo = ReadMemo(store=options.unit_store) if options.reuse_units else None
-    head = load_source(
-        options.head,
+    load = functools.partial(
+        load_source,
         cwd=cwd,
         limits=options.limits,
         native_template=options.native_template,
         memo=memo,
         progress=options.progress,
     )
-    base = (
-        load_source(
-            options.base,
-            cwd=cwd,
-            limits=options.limits,
-            native_template=options.native_template,
-            memo=memo,
-            progress=options.progress,
-        )
-        if options.base is not None
-        else None
-    )
+    head = load(options.head)
+    base = load(options.base) if options.base is not None else None
     policy = Policy(
         fail_on=options.fail_on or config.fail_on or DEFAULT_FAIL_ON,
         config=config,

@@ -36,6 +36,20 @@ FOLDER_TYPE = "Projects$Folder"
 PROJECT_TYPE = "Projects$Project"
 
 
+def model_too_large(location: str, limits: Limits) -> InputError:
+    """The one wording of the model-size limit, wherever the total is counted."""
+    return InputError(
+        location, f"model is larger than {limits.max_model_bytes} bytes (raise with --limit max_model_bytes=N)"
+    )
+
+
+def too_many_elements(location: str, limits: Limits) -> InputError:
+    """The one wording of the element-count limit."""
+    return InputError(
+        location, f"model has more than {limits.max_elements} elements (raise with --limit max_elements=N)"
+    )
+
+
 def check_mpr_header(head: bytes, location: str) -> None:
     """Refuse anything that is not an SQLite file, with a hint for the usual suspects."""
     if head.startswith(SQLITE_HEADER):
@@ -130,10 +144,7 @@ def _read_tables(connection: sqlite3.Connection, name: str, location: str, limit
         if contents is not None:
             total += len(contents)
             if total > limits.max_model_bytes:
-                raise InputError(
-                    location,
-                    f"model is larger than {limits.max_model_bytes} bytes (raise with --limit max_model_bytes=N)",
-                )
+                raise model_too_large(location, limits)
         rows.append(
             UnitRow(
                 id=guid(unit_id),
@@ -264,10 +275,7 @@ class _UnitWalk:
         else:
             self._serial(order, paths, sizes, blobs, known)
         if self.element_count > self.limits.max_elements:
-            raise InputError(
-                self.location,
-                f"model has more than {self.limits.max_elements} elements (raise with --limit max_elements=N)",
-            )
+            raise too_many_elements(self.location, self.limits)
         units = tuple(self._unit(self.rows[unit_id], paths[unit_id]) for unit_id in sorted(self.walked))
         elements = tuple(element for unit_id in sorted(self.walked) for element in self.walked[unit_id])
         return units, elements
@@ -298,11 +306,7 @@ class _UnitWalk:
                 data = next(contents)[1]
             self._read_bytes += sizes[row.id]
             if self._read_bytes > self.limits.max_model_bytes:
-                raise InputError(
-                    self.location,
-                    f"model is larger than {self.limits.max_model_bytes} bytes "
-                    "(raise with --limit max_model_bytes=N)",
-                )
+                raise model_too_large(self.location, self.limits)
             # Known units come from the memo by their key; read ones are keyed by the bytes just read.
             self._walk(row, path, data, known[row.id] if data is None else blobs.get(row.id))
             self._tell(1)
@@ -328,10 +332,7 @@ class _UnitWalk:
         earliest broken unit in walk order is reported, whichever process met it, as a serial walk would.
         """
         if self._total_bytes > self.limits.max_model_bytes:
-            raise InputError(
-                self.location,
-                f"model is larger than {self.limits.max_model_bytes} bytes (raise with --limit max_model_bytes=N)",
-            )
+            raise model_too_large(self.location, self.limits)
         position = {row.id: index for index, row in enumerate(order)}
         leaf_ids = {row.id for row in leaves}
         self._serial([row for row in order if row.id not in leaf_ids], paths, sizes, blobs, known)
@@ -531,10 +532,7 @@ class _UnitWalk:
         self.walked[row.id] = elements
         self.element_count += len(elements)
         if self.element_count > self.limits.max_elements:
-            raise InputError(
-                self.location,
-                f"model has more than {self.limits.max_elements} elements (raise with --limit max_elements=N)",
-            )
+            raise too_many_elements(self.location, self.limits)
         return place
 
     def _unit(self, row: UnitRow, path: str) -> Unit:

@@ -225,29 +225,24 @@ def read_widgets(
         for path in all_paths
         if path.startswith("widgets/") and path.count("/") == 1 and path.lower().endswith(".mpk")
     ]
-    if memo is None:
-        return tuple(
-            sorted(
-                read_widget_package(path, data, limits, _loc(tree, path)) for path, data in tree.read_many(wanted)
-            )
-        )
+    known = memo.widgets if memo is not None else {}
     packages: list[WidgetPackage] = []
     unread: list[str] = []
     for path in wanted:
         blob = tree.blob_id(path)
-        known = memo.widgets.get((path, f"git:{blob}")) if blob is not None else None
-        if known is not None:
-            packages.append(known)
+        package = known.get((path, f"git:{blob}")) if blob is not None else None
+        if package is not None:
+            packages.append(package)
         else:
             unread.append(path)
     for path, data in tree.read_many(unread):
         key = (path, f"sha256:{_sha256(data)}")
-        package = memo.widgets.get(key)
+        package = known.get(key)
         if package is None:
-            package = memo.widgets[key] = read_widget_package(path, data, limits, _loc(tree, path))
+            package = known[key] = read_widget_package(path, data, limits, _loc(tree, path))
         blob = tree.blob_id(path)
         if blob is not None:
-            memo.widgets[(path, f"git:{blob}")] = package
+            known[(path, f"git:{blob}")] = package
         packages.append(package)
     return tuple(sorted(packages))
 
