@@ -25,9 +25,9 @@ from analyzer.errors import InputError
 from analyzer.load.files import ZipTree
 from analyzer.load.limits import Limits
 from analyzer.load.mpr import decode_unit
-from analyzer.load.units import UnitReader
+from analyzer.load.units import UnitOutliner, UnitReader
 from analyzer.load.xml_snapshot import parse_snapshot, render_snapshot
-from analyzer.model.snapshot import ModelElement, Snapshot
+from analyzer.model.snapshot import ElementSequence, ModelElement, Snapshot, UnitOutline, outline_of
 
 REPO = Path(__file__).resolve().parents[1]
 APPS = REPO / "fixtures" / "apps"
@@ -322,13 +322,28 @@ def read_unit(data: bytes, limits: Limits = FUZZ_LIMITS) -> list[ModelElement] |
 
     Any other exception escapes (that is the bug a property test or fuzzer is looking for).
     """
+    outline: UnitOutline | InputError
     try:
         document = decode_unit(data, "unit.mxunit", limits)
+    except InputError as error:
+        _assert_clean_error(error, "unit.mxunit")
+        return None
+    # The outline a load keeps and the elements built later must agree: same refusals, same names,
+    # references, ids and types (``outline_of`` the elements equals the outline read beside them).
+    try:
+        outliner = UnitOutliner("unit.mxunit", limits.max_depth)
+        outline = outliner.read(document, parent=None, name_prefix="Module", qualify=True)
+    except InputError as error:
+        outline = error
+    try:
         reader = UnitReader("00000000-0000-0000-0000-000000000000", "unit.mxunit", limits.max_depth)
         elements = reader.read(document, parent=None, slot="Documents", name_prefix="Module", qualify=True)
     except InputError as error:
         _assert_clean_error(error, "unit.mxunit")
+        assert isinstance(outline, InputError) and str(outline) == str(error), (outline, error)
         return None
+    assert not isinstance(outline, InputError), outline
+    assert outline == outline_of(elements)
     assert len(data) == int.from_bytes(data[:4], "little"), "accepted a unit whose length prefix is wrong"
     assert elements and all(isinstance(element, ModelElement) for element in elements)
     assert elements[0].parent is None
@@ -417,7 +432,7 @@ def snapshot_seed() -> bytes:
     small = Snapshot(
         meta=full.meta,
         units=tuple(unit for unit in full.units if unit.id in keep),
-        elements=tuple(element for element in full.elements if element.unit in keep),
+        elements=ElementSequence.of(element for element in full.elements if element.unit in keep),
         files=full.files[:3],
         native=full.native[:4],
         source=full.source,

@@ -18,6 +18,7 @@ from analyzer.load.xml_snapshot import parse_snapshot, render_snapshot
 from analyzer.model.changes import ChangeKind
 from analyzer.model.levels import Level
 from analyzer.model.report import CheckReport
+from analyzer.model.snapshot import outline_of
 from analyzer.pipeline import Prepared, check_snapshots, load_rules, prepare
 from analyzer.report.json_report import render_json
 from analyzer.report.text import render_text
@@ -96,6 +97,9 @@ def test_revision_loads_round_trips_and_checks_clean(
     snapshot = load_source(str(app))
     # Element counts per type agree with an independent count of $ID objects.
     assert Counter(snapshot.element_counts()) == independent_counts(app)
+    # The outline read at load (names, references, ids, types) is what the built elements say.
+    for model in snapshot.elements.models:
+        assert outline_of(model.elements) == model.outline, model.unit_id
     # Loading the app and loading its exported snapshot give equal snapshots.
     assert parse_snapshot(render_snapshot(snapshot), "exported") == snapshot
     # Checking a revision against itself finds nothing.

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from analyzer.diff.diff import diff_snapshots
 from analyzer.model.changes import ABSENT, ChangeKind, NoEffect, NoEffectSpec, PropertyChange
 from analyzer.model.snapshot import (
+    ElementSequence,
     ModelElement,
     MprFormat,
     PropertyValue,
@@ -47,7 +48,8 @@ def snap(*elements: ModelElement, files: tuple[SideFile, ...] = (), version: str
             units.append(Unit(id=element.unit, type=element.type, container=None, containment="Documents",
                               contents_hash="", path=""))
     return Snapshot(
-        meta=dataclasses.replace(META, product_version=version), units=tuple(units), elements=tuple(elements),
+        meta=dataclasses.replace(META, product_version=version), units=tuple(units),
+        elements=ElementSequence.of(elements),
         files=files, source=SourceInfo(kind=SourceKind.APP_DIRECTORY, location="test"),
     )
 

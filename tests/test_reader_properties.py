@@ -22,6 +22,7 @@ from analyzer.errors import InputError
 from analyzer.load.units import guid
 from analyzer.load.xml_snapshot import parse_snapshot, render_snapshot
 from analyzer.model.snapshot import (
+    ElementSequence,
     ModelElement,
     MprFormat,
     PropertyValue,
@@ -259,7 +260,7 @@ def _snapshot_of(elements: list[ModelElement]) -> Snapshot:
                 path="mprcontents/11/11/x.mxunit",
             ),
         ),
-        elements=tuple(elements),
+        elements=ElementSequence.of(elements),
         files=(),
         source=SourceInfo(kind=SourceKind.APP_DIRECTORY, location="app"),
     )

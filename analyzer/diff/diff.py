@@ -172,9 +172,9 @@ def _unchanged_units(before: SnapshotIndex, after: SnapshotIndex) -> set[str]:
         old = before.units.get(unit_id)
         if old is None:
             continue
-        root = after.unit_roots.get(unit_id)
+        model = after.unit_models.get(unit_id)
         if (unit.contents_hash and old.contents_hash == unit.contents_hash) or (
-            root is not None and before.unit_roots.get(unit_id) is root  # the memo hands out whole units
+            model is not None and before.unit_models.get(unit_id) is model  # the memo hands out whole units
         ):
             same.add(unit_id)
     return same
@@ -193,15 +193,15 @@ class _Pairs(dict[str, str]):
         found = dict.get(self, key)
         if found is not None:
             return found
-        element = self._after.get(key)
-        if element is not None and element.unit in self._unchanged_units:
+        if self._after.unit_of(key) in self._unchanged_units:  # answered without building the unit
             return key
         return default
 
 
 def _elements_outside(index: SnapshotIndex, units: set[str]) -> list[ModelElement]:
     """The elements of every unit not in ``units``, in canonical order."""
-    return [element for unit_id, members in index.unit_elements.items() if unit_id not in units for element in members]
+    members = index.unit_elements
+    return [element for unit_id in members if unit_id not in units for element in members[unit_id]]
 
 
 def _match(
@@ -442,10 +442,10 @@ def _order_changes(
     """Parents whose children in one slot kept the same members but changed order."""
     def slots(index: SnapshotIndex, id_of: Mapping[str, str] | None) -> dict[tuple[str, str], list[str]]:
         grouped: dict[tuple[str, str], list[str]] = {}
-        for unit_id, members in index.unit_elements.items():
+        for unit_id in index.unit_elements:
             if unit_id in unchanged_units:
                 continue
-            grouped_unit(members, id_of, grouped)
+            grouped_unit(index.unit_elements[unit_id], id_of, grouped)
         return grouped
 
     def grouped_unit(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from itertools import groupby
-from operator import attrgetter
 from types import MappingProxyType
 
-from analyzer.model.snapshot import ModelElement, Snapshot, Unit
+from analyzer.model.snapshot import ElementKey, ModelElement, Snapshot, Unit, UnitModel, element_key
 
 MODULE_TYPE = "Projects$ModuleImpl"
 
@@ -18,12 +16,126 @@ def short_type(type_name: str) -> str:
     return type_name.rsplit("$", 1)[-1].removesuffix("Impl")
 
 
+class ElementLookup(Mapping[str, ModelElement]):
+    """Elements by id, building a unit's elements the first time one of them is asked for.
+
+    Whether an id exists (``in``) and which unit holds it (:meth:`unit_of`) are answered from the units'
+    outlines without building anything; iterating builds every unit (nothing on a check's path does).
+    """
+
+    __slots__ = ("_built", "_found", "_models", "_named", "_where_map")
+
+    def __init__(self, models: tuple[UnitModel, ...]) -> None:
+        self._models = models
+        self._where_map: dict[ElementKey, UnitModel] | None = None
+        self._found: dict[str, ModelElement] = {}
+        self._built: set[str] = set()
+        # Roots and named elements are what queries ask for; finding them needs no map of every id.
+        named: dict[str, UnitModel] = {}
+        for model in models:
+            outline = model.outline
+            named[outline.root_id] = model
+            named.update(dict.fromkeys((entry.id for entry in outline.named), model))
+        self._named = named
+
+    @property
+    def _where(self) -> dict[ElementKey, UnitModel]:
+        """Stored id → unit model, made on first use (a check that asks only for named elements never
+        needs it)."""
+        if self._where_map is None:
+            where: dict[ElementKey, UnitModel] = {}
+            for model in self._models:
+                where.update(dict.fromkeys(model.outline.keys, model))
+            self._where_map = where
+        return self._where_map
+
+    def _model(self, element_id: str) -> UnitModel | None:
+        model = self._named.get(element_id)
+        if model is not None:
+            return model
+        where = self._where
+        model = where.get(element_key(element_id))
+        if model is None and element_id.__class__ is str:
+            model = where.get(element_id)
+        return model
+
+    def __getitem__(self, element_id: str) -> ModelElement:
+        found = self._found.get(element_id)
+        if found is not None:
+            return found
+        model = self._model(element_id)
+        if model is None or model.unit_id in self._built:
+            raise KeyError(element_id)
+        self._built.add(model.unit_id)
+        named, found_here = self._named, self._found
+        for element in model.elements:
+            # An id held twice (a damaged model): a named element belongs to the unit read last, as a
+            # dict of every element would keep it; an unnamed one to the unit built first.
+            owner = named.get(element.id)
+            if owner is model:
+                found_here[element.id] = element
+            elif owner is None:
+                found_here.setdefault(element.id, element)
+        return self._found[element_id]
+
+    def __contains__(self, element_id: object) -> bool:
+        return isinstance(element_id, str) and (element_id in self._found or self._model(element_id) is not None)
+
+    def unit_of(self, element_id: str) -> str | None:
+        """The unit that holds an element, without building it."""
+        found = self._found.get(element_id)
+        if found is not None:
+            return found.unit
+        model = self._model(element_id)
+        return model.unit_id if model is not None else None
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[int] = set()
+        for model in self._where.values():
+            if id(model) not in seen:
+                seen.add(id(model))
+                for element in model.elements:
+                    if element.id in self:
+                        yield element.id
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+
+class _UnitElements(Mapping[str, tuple[ModelElement, ...]]):
+    """Unit id → its elements, built on first use."""
+
+    __slots__ = ("_models",)
+
+    def __init__(self, models: Mapping[str, UnitModel]) -> None:
+        self._models = models
+
+    def __getitem__(self, unit_id: str) -> tuple[ModelElement, ...]:
+        return self._models[unit_id].elements
+
+    def __contains__(self, unit_id: object) -> bool:
+        return unit_id in self._models
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._models)
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+
+class _UnitRoots(_UnitElements):
+    """Unit id → its root element, built on first use."""
+
+    def __getitem__(self, unit_id: str) -> tuple[ModelElement, ...]:
+        return self._models[unit_id].elements[0]  # type: ignore[return-value]
+
+
 @dataclass(frozen=True, slots=True)
 class SnapshotIndex:
     """Elements by id, the unit root of every unit, and a readable label for every document."""
 
     snapshot: Snapshot
-    elements: Mapping[str, ModelElement]
+    elements: ElementLookup
     units: Mapping[str, Unit]
     unit_roots: Mapping[str, ModelElement]
     document_labels: Mapping[str, str]
@@ -31,7 +143,11 @@ class SnapshotIndex:
     modules: Mapping[str, str]
     """Unit id → name of the module the unit sits in (absent for project-level units)."""
     unit_elements: Mapping[str, tuple[ModelElement, ...]]
-    """Unit id → its elements, root first, depth-first."""
+    """Unit id → its elements, root first, depth-first (built when first asked for)."""
+    unit_models: Mapping[str, UnitModel]
+    """Unit id → its model: the outline, and the elements once built."""
+    unit_types: Mapping[str, str]
+    """Unit id → the ``$Type`` of its root, without building it."""
 
     def label(self, element: ModelElement) -> str:
         """How a person finds the element: its qualified name, else its nearest named owner and its type.
@@ -50,8 +166,8 @@ class SnapshotIndex:
                 return f"{parent.qualified_name or parent.name} › {short_type(element.type)}"
             current = parent
         document = self.document_labels.get(element.unit, short_type(element.type))
-        root = self.unit_roots.get(element.unit)
-        if root is not None and root.id != element.id:
+        model = self.unit_models.get(element.unit)
+        if model is not None and model.outline.root_id != element.id:
             return f"{document} › {short_type(element.type)}"
         return document
 
@@ -61,42 +177,42 @@ class SnapshotIndex:
 
 
 def index_snapshot(snapshot: Snapshot) -> SnapshotIndex:
-    """Build the lookups once per snapshot; every query reuses them."""
-    elements = {element.id: element for element in snapshot.elements}
+    """Build the lookups once per snapshot, from the units' outlines; every query reuses them."""
     units = {unit.id: unit for unit in snapshot.units}
-    # Canonical order keeps each unit's elements together, root first (depth-first).
-    grouped: dict[str, tuple[ModelElement, ...]] = {}
-    for unit_id, members in groupby(snapshot.elements, key=attrgetter("unit")):
-        run = tuple(members)
-        grouped[unit_id] = grouped[unit_id] + run if unit_id in grouped else run
-    roots = {unit_id: members[0] for unit_id, members in grouped.items()}
+    models: dict[str, UnitModel] = {}
+    for model in snapshot.elements.models:
+        models.setdefault(model.unit_id, model)
+    outlines = {unit_id: model.outline for unit_id, model in models.items()}
     modules: dict[str, str] = {}
     for unit_id in units:
         current: str | None = unit_id
         seen: set[str] = set()
         while current is not None and current in units and current not in seen:
             seen.add(current)
-            root = roots.get(current)
-            if root is not None and root.type == MODULE_TYPE and root.name:
-                modules[unit_id] = root.name
+            outline = outlines.get(current)
+            if outline is not None and outline.root_type == MODULE_TYPE and outline.root_name:
+                modules[unit_id] = outline.root_name
                 break
             current = units[current].container
     labels: dict[str, str] = {}
-    for unit_id, root in roots.items():
-        if root.qualified_name:
-            labels[unit_id] = root.qualified_name
-        elif unit_id in modules and root.name:
-            labels[unit_id] = f"{modules[unit_id]}/{root.name}"
+    for unit_id, outline in outlines.items():
+        if outline.root_qualified_name:
+            labels[unit_id] = outline.root_qualified_name
+        elif unit_id in modules and outline.root_name:
+            labels[unit_id] = f"{modules[unit_id]}/{outline.root_name}"
         elif unit_id in modules:
-            labels[unit_id] = f"{modules[unit_id]}/{short_type(root.type)}"
+            labels[unit_id] = f"{modules[unit_id]}/{short_type(outline.root_type)}"
         else:
-            labels[unit_id] = short_type(root.type)
+            labels[unit_id] = short_type(outline.root_type)
+    frozen_models = MappingProxyType(models)
     return SnapshotIndex(
         snapshot=snapshot,
-        elements=MappingProxyType(elements),
+        elements=ElementLookup(snapshot.elements.models),
         units=MappingProxyType(units),
-        unit_roots=MappingProxyType(roots),
+        unit_roots=_UnitRoots(frozen_models),  # type: ignore[arg-type]
         document_labels=MappingProxyType(labels),
         modules=MappingProxyType(modules),
-        unit_elements=MappingProxyType(grouped),
+        unit_elements=_UnitElements(frozen_models),
+        unit_models=frozen_models,
+        unit_types=MappingProxyType({unit_id: outline.root_type for unit_id, outline in outlines.items()}),
     )

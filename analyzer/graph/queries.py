@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from analyzer.graph.build import ModelGraph
-from analyzer.model.snapshot import ModelElement
+from analyzer.model.snapshot import ModelElement, ReferenceKind
 
 PAGE = "Forms$Page"
 SNIPPET = "Forms$Snippet"
@@ -71,8 +71,7 @@ class NativeFacts:
 
 
 def _unit_type(mg: ModelGraph, unit_id: str) -> str:
-    root = mg.index.unit_roots.get(unit_id)
-    return root.type if root is not None else ""
+    return mg.index.unit_types.get(unit_id, "")
 
 
 def _element(mg: ModelGraph, element_id: str) -> ModelElement | None:
@@ -84,16 +83,16 @@ def _links(mg: ModelGraph) -> tuple[dict[str, set[str]], dict[str, set[str]], di
     doc_links: dict[str, set[str]] = {}
     doc_targets: dict[str, set[str]] = {}
     referrers: dict[str, set[str]] = {}
-    elements = mg.index.elements
+    unit_of = mg.element_units.get  # holds every source and target of a resolved reference
     for source, target in mg.name_references:
-        source_element = elements.get(source)
-        target_element = elements.get(target)
-        if source_element is None or target_element is None:
+        source_unit = unit_of(source)
+        target_unit = unit_of(target)
+        if source_unit is None or target_unit is None:
             continue
-        doc_targets.setdefault(source_element.unit, set()).add(target)
-        referrers.setdefault(target, set()).add(source_element.unit)
-        if target_element.unit != source_element.unit:
-            doc_links.setdefault(source_element.unit, set()).add(target_element.unit)
+        doc_targets.setdefault(source_unit, set()).add(target)
+        referrers.setdefault(target, set()).add(source_unit)
+        if target_unit != source_unit:
+            doc_links.setdefault(source_unit, set()).add(target_unit)
     return doc_links, doc_targets, referrers
 
 
@@ -106,6 +105,27 @@ def _subtree(mg: ModelGraph, root_id: str) -> list[ModelElement]:
             inside.add(element.id)
             result.append(element)
     return result
+
+
+def _entity_id(mg: ModelGraph, element_id: str) -> str | None:
+    """The entity a named element belongs to (see :func:`_entity_of`), from the outlines where they
+    tell: an entity, or an attribute, association end or rule whose parent is one."""
+    unit = mg.unit_of(element_id)
+    model = mg.index.unit_models.get(unit) if unit is not None else None
+    if model is None or ENTITY_TYPES.isdisjoint(model.outline.types):
+        return None  # the climb stays inside the unit, and this unit holds no entity
+    current = mg.named.get(element_id)
+    while current is not None:
+        if current.type in ENTITY_TYPES:
+            return current.id
+        if current.parent is None or mg.unit_of(current.parent) != unit:
+            break
+        current = mg.named.get(current.parent)
+    else:
+        element = mg.index.elements.get(element_id)  # an unnamed owner on the way: build the unit
+        entity = _entity_of(mg, element) if element is not None else None
+        return entity.id if entity is not None else None
+    return None
 
 
 def _entity_of(mg: ModelGraph, element: ModelElement) -> ModelElement | None:
@@ -123,19 +143,31 @@ def _entity_of(mg: ModelGraph, element: ModelElement) -> ModelElement | None:
     return None
 
 
-def _association_ends(mg: ModelGraph, association: ModelElement) -> tuple[str | None, str | None]:
-    """(owner, other end) entity ids: the parent stores the reference, the child is referred to."""
+def _association_ends(mg: ModelGraph, association_id: str) -> tuple[str | None, str | None]:
+    """(owner, other end) entity ids: the parent stores the reference, the child is referred to.
 
-    def entity(value: object, by_name: bool) -> str | None:
-        if not isinstance(value, str):
+    Read from the association's stored references (``ParentPointer``, ``ChildPointer``, ``Child`` by
+    name), so no domain model has to be built for it.
+    """
+    stored = mg.stored_references.get(association_id, ())
+
+    def target(prop: str, kind: ReferenceKind) -> str | None:
+        return next((r.target for r in stored if r.property == prop and r.kind is kind), None)
+
+    def entity(element_id: str | None) -> str | None:
+        if element_id is None:
             return None
-        target = mg.names.get(value) if by_name else (value[5:] if value.startswith("guid:") else None)
-        element = mg.index.elements.get(target) if target is not None else None
+        named = mg.named.get(element_id)
+        if named is not None:
+            return element_id if named.type in ENTITY_TYPES else None
+        element = mg.index.elements.get(element_id)
         return element.id if element is not None and element.type in ENTITY_TYPES else None
 
-    props = association.properties
-    parent = entity(props.get("ParentPointer"), by_name=False)
-    child = entity(props.get("ChildPointer"), by_name=False) or entity(props.get("Child"), by_name=True)
+    parent = entity(target("ParentPointer", ReferenceKind.POINTER))
+    by_name = target("Child", ReferenceKind.NAME)
+    child = entity(target("ChildPointer", ReferenceKind.POINTER)) or entity(
+        mg.names.get(by_name) if by_name is not None else None
+    )
     return parent, child
 
 
@@ -144,22 +176,17 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
     index = mg.index
     doc_links, doc_targets, referrers = _links(mg)
     layouts = frozenset(
-        element.unit
-        for element in index.snapshot.elements
-        if element.type == "Forms$NativeLayoutContent" and _unit_type(mg, element.unit) == LAYOUT
+        unit_id
+        for unit_id, model in index.unit_models.items()
+        if "Forms$NativeLayoutContent" in model.outline.types and _unit_type(mg, unit_id) == LAYOUT
     )
     native_pages: set[str] = set()
-    for element in index.snapshot.elements:
-        if element.type == "Forms$LayoutCall" and _unit_type(mg, element.unit) == PAGE:
-            for link in mg.links(element.id):
-                target_element = index.elements.get(link.target)
-                if (
-                    link.property in ("Form", "FormCall.Form")
-                    and target_element is not None
-                    and target_element.unit in layouts
-                ):
-                    native_pages.add(element.unit)
-    profiles = [element for element in index.snapshot.elements if element.type == NATIVE_PROFILE]
+    for element_id, element_type, unit_id in mg.referring:
+        if element_type == "Forms$LayoutCall" and _unit_type(mg, unit_id) == PAGE:
+            for link in mg.links(element_id):
+                if link.property in ("Form", "FormCall.Form") and mg.unit_of(link.target) in layouts:
+                    native_pages.add(unit_id)
+    profiles = index.snapshot.elements.of_type(NATIVE_PROFILE)
     start: set[str] = set()
     configs: dict[str, SyncedEntity] = {}
     for profile in profiles:
@@ -169,38 +196,43 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
                     _add_config(mg, element, configs)
                 continue
             for link in mg.links(element.id):
-                target_element = index.elements.get(link.target)
-                if link.kind in ("name", "text") and target_element is not None:
-                    start.add(target_element.unit)
+                target_unit = mg.unit_of(link.target)
+                if link.kind in ("name", "text") and target_unit is not None:
+                    start.add(target_unit)
     reached = _reach(mg, start, doc_links)
     used_entities: set[str] = set()
     for unit_id in reached:
         if _unit_type(mg, unit_id) not in CLIENT_DOCUMENTS:
             continue
         for target in doc_targets.get(unit_id, ()):
-            target_element = index.elements[target]
-            if target_element.type in ASSOCIATION_TYPES:
-                used_entities.update(end for end in _association_ends(mg, target_element) if end is not None)
+            target_named = mg.named.get(target)
+            target_type = target_named.type if target_named is not None else index.elements[target].type
+            if target_type in ASSOCIATION_TYPES:
+                used_entities.update(end for end in _association_ends(mg, target) if end is not None)
                 continue
-            entity = _entity_of(mg, target_element)
-            if entity is not None:
-                used_entities.add(entity.id)
+            entity_id = _entity_id(mg, target)
+            if entity_id is not None:
+                used_entities.add(entity_id)
     synced: dict[str, SyncedEntity] = dict(configs)
     for entity_id in sorted(used_entities):
         if entity_id not in synced:
-            entity = index.elements[entity_id]
+            entity_named = mg.named.get(entity_id)
+            label = entity_named.qualified_name if entity_named is not None else index.elements[entity_id].label
             synced[entity_id] = SyncedEntity(
-                entity_id=entity_id, qualified_name=entity.label, sync_mode="All", configured=False
+                entity_id=entity_id, qualified_name=label, sync_mode="All", configured=False
             )
     _add_generalizations(mg, synced)
     # An association is on devices when the synced entity that owns it stores the reference, or when
     # both ends are synced; one owned by an entity that stays on the server never reaches a device.
     associations: set[str] = set()
-    for element in index.snapshot.elements:
-        if element.type in ASSOCIATION_TYPES:
-            owner, _child = _association_ends(mg, element)
-            if owner in synced:
-                associations.add(element.id)
+    for model in index.unit_models.values():
+        if model.outline.types.isdisjoint(ASSOCIATION_TYPES):
+            continue
+        for named in model.outline.named:
+            if named.type in ASSOCIATION_TYPES:
+                owner, _child = _association_ends(mg, named.id)
+                if owner in synced:
+                    associations.add(named.id)
     called: set[str] = set()
     for unit_id, targets in doc_links.items():
         if _unit_type(mg, unit_id) == NANOFLOW:

@@ -20,19 +20,31 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Protocol
+
+import bson
+from bson.errors import BSONError
 
 import analyzer.load.units as units_module
 import analyzer.model.snapshot as snapshot_module
 from analyzer import __version__
+from analyzer.errors import InputError
+from analyzer.load.units import UnitReader
 from analyzer.model.native import WidgetPackage
-from analyzer.model.snapshot import ModelElement, ReferenceKind, new_element, new_reference
+from analyzer.model.snapshot import (
+    ModelElement,
+    NamedElement,
+    ReferenceKind,
+    ReferringElement,
+    UnitModel,
+    UnitOutline,
+    new_reference,
+)
 
 Progress = Callable[[int, int, int, int], None]
 """Told ``(units read, units in all, bytes read, bytes in all)`` as a load goes; the CLI draws a bar."""
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
 """Bump when the record layout changes: stored records of another format are never read."""
 
 
@@ -93,31 +105,35 @@ def store_key(blob: str, unit_id: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def encode_record(
-    type_name: str, name: object, place: UnitPlace, elements: tuple[ModelElement, ...]
-) -> bytes:
-    """A unit's root type and name, its place and its elements, as ``marshal`` bytes (plain values only)."""
-    rows = tuple(
-        (
-            e.id,
-            e.type,
-            e.name,
-            e.qualified_name,
-            e.parent,
-            e.slot,
-            e.index,
-            dict(e.properties),
-            tuple((r.property, r.target, r.kind.value) for r in e.references),
-        )
-        for e in elements
-    )
+def encode_record(type_name: str, name: object, place: UnitPlace, outline: UnitOutline, data: bytes) -> bytes:
+    """A unit's root type and name, its place, its outline and its bytes, as ``marshal`` bytes.
+
+    The bytes are kept so that the unit's elements can be built when a check looks into it, even when
+    a later run never reads the unit from its source (a ``git:`` blob it already knows).
+    """
     head = (place.parent, place.containment, place.name_prefix, place.qualify, place.max_depth)
-    payload = marshal.dumps((RECORD_FORMAT, type_name, name if isinstance(name, str) else None, head, rows))
+    lines = (
+        outline.root_id,
+        outline.root_type,
+        outline.root_name,
+        outline.root_qualified_name,
+        outline.count,
+        tuple(tuple(named) for named in outline.named),
+        tuple(
+            (found.id, found.type, tuple((r.property, r.target, r.kind.value) for r in found.references))
+            for found in outline.referring
+        ),
+        outline.keys,
+        tuple(sorted(outline.types)),
+        tuple(sorted(outline.foreign_pointers)),
+        outline.naming,
+    )
+    payload = marshal.dumps((RECORD_FORMAT, type_name, name if isinstance(name, str) else None, head, lines, data))
     return hashlib.sha256(payload).digest() + payload
 
 
-def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, tuple[ModelElement, ...]]:
-    """Root type, name, place and elements of a stored record; ValueError when it is not one.
+def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, UnitOutline, bytes]:
+    """Root type, name, place, outline and bytes of a stored record; ValueError when it is not one.
 
     The record starts with the SHA-256 of the rest, so a truncated or damaged file is a miss, never a
     different model.
@@ -127,36 +143,64 @@ def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, 
         raise ValueError("unit record is damaged")
     try:
         value: Any = marshal.loads(payload)
-        version, type_name, name, head, rows = value
-        if version != RECORD_FORMAT or not isinstance(type_name, str):
+        version, type_name, name, head, lines, data = value
+        if version != RECORD_FORMAT or not isinstance(type_name, str) or not isinstance(data, bytes):
             raise ValueError("not a record of this format")
         parent, containment, prefix, qualify, max_depth = head
         place = UnitPlace(unit_id, parent, containment, prefix, bool(qualify), int(max_depth))
-        elements = tuple(
-            new_element(
-                element_id,
-                element_type,
-                element_name,
-                qualified,
-                parent,
-                slot,
-                index,
-                unit_id,
-                MappingProxyType(properties),
-                tuple(new_reference(prop, target, _KINDS[kind]) for prop, target, kind in references),
-            )
-            for element_id, element_type, element_name, qualified, parent, slot, index, properties, references in rows
+        root_id, root_type, root_name, root_qualified, count, named, referring, keys, types, foreign, naming = lines
+        outline = UnitOutline(
+            root_id=root_id,
+            root_type=root_type,
+            root_name=root_name,
+            root_qualified_name=root_qualified,
+            count=int(count),
+            named=tuple(NamedElement(*entry) for entry in named),
+            referring=tuple(
+                ReferringElement(
+                    element_id,
+                    element_type,
+                    tuple(new_reference(prop, target, _KINDS[kind]) for prop, target, kind in references),
+                )
+                for element_id, element_type, references in referring
+            ),
+            keys=tuple(keys),
+            types=frozenset(types),
+            foreign_pointers=frozenset(foreign),
+            naming=tuple(naming),
         )
     except (ValueError, TypeError, EOFError, KeyError, IndexError) as exc:
         raise ValueError(f"unreadable unit record ({type(exc).__name__})") from None
-    return type_name, name, place, elements
+    return type_name, name, place, outline, data
+
+
+def unit_model(place: UnitPlace, outline: UnitOutline, data: bytes, location: str) -> UnitModel:
+    """A unit model whose elements are built from ``data`` (decoded again) when first asked for."""
+
+    def build() -> tuple[ModelElement, ...]:
+        try:
+            document = bson.decode(data)
+            reader = UnitReader(place.unit_id, location, place.max_depth)
+            return tuple(
+                reader.read(
+                    document,
+                    parent=place.parent,
+                    slot=place.containment,
+                    name_prefix=place.name_prefix,
+                    qualify=place.qualify,
+                )
+            )
+        except (BSONError, RecursionError, ValueError) as exc:  # read once already: only a damaged cache
+            raise InputError(location, f"unit can no longer be read ({type(exc).__name__})") from None
+
+    return UnitModel(place.unit_id, outline, build=build)
 
 
 @dataclass(slots=True)
 class _UnitEntry:
     type: str
     name: object
-    walks: dict[UnitPlace, tuple[ModelElement, ...]] = field(default_factory=dict)
+    walks: dict[UnitPlace, UnitModel] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -182,11 +226,12 @@ class ReadMemo:
         record = self.store.get(store_key(blob, unit_id)) if self.store is not None else None
         if record is not None:
             try:
-                type_name, name, place, elements = decode_record(record, unit_id)
+                type_name, name, place, outline, data = decode_record(record, unit_id)
             except ValueError:
                 pass  # a damaged record is a miss: the unit is read again and the record rewritten
             else:
-                entry = _UnitEntry(type=type_name, name=name, walks={place: elements})
+                model = unit_model(place, outline, data, f"cached unit {unit_id}")
+                entry = _UnitEntry(type=type_name, name=name, walks={place: model})
                 self.stored += 1
         self._units[key] = entry
         return entry
@@ -201,8 +246,8 @@ class ReadMemo:
         assert entry is not None
         return entry.type, entry.name
 
-    def elements(self, blob: str, place: UnitPlace) -> tuple[ModelElement, ...] | None:
-        """The elements of a unit read before at the same place, or None."""
+    def model(self, blob: str, place: UnitPlace) -> UnitModel | None:
+        """The unit model of a unit read before at the same place, or None."""
         entry = self._entry(blob, place.unit_id)
         found = entry.walks.get(place) if entry is not None else None
         if found is not None:
@@ -215,7 +260,8 @@ class ReadMemo:
         place: UnitPlace,
         type_name: str,
         name: object,
-        elements: tuple[ModelElement, ...],
+        model: UnitModel,
+        data: bytes,
         record: bytes | None = None,
     ) -> None:
         """Keep a unit's walk for the other snapshot of the check, and in the store for later runs
@@ -223,8 +269,9 @@ class ReadMemo:
         entry = self._units.get((blob, place.unit_id))
         if entry is None:
             entry = self._units[(blob, place.unit_id)] = _UnitEntry(type=type_name, name=name)
-        entry.walks[place] = elements
+        entry.walks[place] = model
         if self.store is not None:
             self.store.put(
-                store_key(blob, place.unit_id), record or encode_record(type_name, name, place, elements)
+                store_key(blob, place.unit_id),
+                record or encode_record(type_name, name, place, model.outline, data),
             )

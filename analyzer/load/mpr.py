@@ -25,9 +25,17 @@ from bson.errors import BSONError
 from analyzer.errors import InputError
 from analyzer.load.files import FileTree, one_line
 from analyzer.load.limits import Limits
-from analyzer.load.memo import Progress, ReadMemo, UnitPlace, decode_record, encode_record, git_blob_id
-from analyzer.load.units import UnitReader, guid
-from analyzer.model.snapshot import ModelElement, MprFormat, SnapshotMeta, Unit
+from analyzer.load.memo import (
+    Progress,
+    ReadMemo,
+    UnitPlace,
+    decode_record,
+    encode_record,
+    git_blob_id,
+    unit_model,
+)
+from analyzer.load.units import UnitOutliner, guid
+from analyzer.model.snapshot import ElementSequence, MprFormat, SnapshotMeta, Unit, UnitModel
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
@@ -195,12 +203,14 @@ def build_units_and_elements(
     limits: Limits,
     memo: ReadMemo | None = None,
     progress: Progress | None = None,
-) -> tuple[tuple[Unit, ...], tuple[ModelElement, ...]]:
-    """Decode every unit and walk it at once, with names qualified through the containment tree.
+) -> tuple[tuple[Unit, ...], ElementSequence]:
+    """Decode every unit and outline it, with names qualified through the containment tree.
 
     Units are visited containers first, so each unit's module is known when it is walked and its
-    decoded document can be dropped straight after: memory holds the elements, never every document
-    too. Units the ``memo`` has read at the same place before are taken from it, not decoded.
+    decoded document can be dropped straight after. Each unit becomes a :class:`UnitModel`: its
+    outline (names, references, ids, types) now, its elements only when a check looks into it, built
+    from the bytes it keeps. Units the ``memo`` has read at the same place before are taken from it,
+    not decoded.
 
     The walk allocates hundreds of thousands of objects that all live to the end of the run, so
     the cyclic garbage collector is paused for it: it would only rescan them (a third of the time).
@@ -238,7 +248,7 @@ class _UnitWalk:
         self.rows = {row.id: row for row in tables.rows}
         self.roots: dict[str, tuple[str, object]] = {}
         """Unit id → ``$Type`` and ``Name`` of its root object, for the units walked so far."""
-        self.walked: dict[str, tuple[ModelElement, ...]] = {}
+        self.walked: dict[str, UnitModel] = {}
         self.element_count = 0
         self._done = 0
         self._current: UnitRow | None = None
@@ -246,7 +256,7 @@ class _UnitWalk:
         self._total_units = 0
         self._total_bytes = 0
 
-    def run(self) -> tuple[tuple[Unit, ...], tuple[ModelElement, ...]]:
+    def run(self) -> tuple[tuple[Unit, ...], ElementSequence]:
         order = self._containers_first()
         paths = {row.id: self._path(row) for row in order}
         sizes = self._check_sizes(order, paths)
@@ -277,8 +287,7 @@ class _UnitWalk:
         if self.element_count > self.limits.max_elements:
             raise too_many_elements(self.location, self.limits)
         units = tuple(self._unit(self.rows[unit_id], paths[unit_id]) for unit_id in sorted(self.walked))
-        elements = tuple(element for unit_id in sorted(self.walked) for element in self.walked[unit_id])
-        return units, elements
+        return units, ElementSequence(self.walked[unit_id] for unit_id in sorted(self.walked))
 
     def _serial(
         self,
@@ -389,7 +398,7 @@ class _UnitWalk:
                 assert data is not None
                 place = self._walk(row, paths[row.id], data, None)
                 type_name, name = self.roots[row.id]
-                record = encode_record(type_name, name, place, self.walked.pop(row.id))
+                record = encode_record(type_name, name, place, self.walked.pop(row.id).outline, data)
                 batch.append((row.id, blobs.get(row.id) or git_blob_id(data), record))
                 if len(batch) >= 256:
                     sender.send(("units", batch))
@@ -417,12 +426,15 @@ class _UnitWalk:
         """Rebuild one message of the worker and remember its units; True when the worker is done."""
         if message[0] == "units":
             for unit_id, blob, record in message[1]:
-                type_name, name, place, elements = decode_record(record, unit_id)
+                type_name, name, place, outline, data = decode_record(record, unit_id)
                 self.roots[unit_id] = (type_name, name)
-                self.walked[unit_id] = elements
-                self.element_count += len(elements)
+                row = self.rows[unit_id]
+                where = _unit_location(self.location, self.mpr_path, self._path(row), row)
+                model = unit_model(place, outline, data, where)
+                self.walked[unit_id] = model
+                self.element_count += outline.count
                 if self.memo is not None:
-                    self.memo.remember(blob, place, type_name, name, elements, record)
+                    self.memo.remember(blob, place, type_name, name, model, data, record)
                 self._read_bytes += sizes[unit_id]
                 self._tell(1)
             return False
@@ -515,22 +527,24 @@ class _UnitWalk:
             prefix, qualify = self._module(row), True
         parent = None if row.container in (None, row.id) else row.container
         place = UnitPlace(row.id, parent, row.containment, prefix, qualify, self.limits.max_depth)
-        elements = memo.elements(blob, place) if memo is not None and blob is not None else None
-        if elements is None:
+        model = memo.model(blob, place) if memo is not None and blob is not None else None
+        if model is None:
             if document is None:  # known bytes at a new place (a module renamed): read them after all
-                document = decode_unit(self.tree.read(path), where, self.limits)
-            reader = UnitReader(row.id, where, self.limits.max_depth)
+                data = self.tree.read(path)
+                document = decode_unit(data, where, self.limits)
+            assert data is not None
+            outliner = UnitOutliner(where, self.limits.max_depth)
             try:
-                read = reader.read(document, parent=parent, slot=row.containment, name_prefix=prefix, qualify=qualify)
+                outline = outliner.read(document, parent=parent, name_prefix=prefix, qualify=qualify)
             except RecursionError:
                 raise InputError(
                     where, "objects nested too deeply to read (lower than --limit max_depth allows)"
                 ) from None
-            elements = tuple(read)
+            model = unit_model(place, outline, data, where)
             if memo is not None and blob is not None:
-                memo.remember(blob, place, type_name, name, elements)
-        self.walked[row.id] = elements
-        self.element_count += len(elements)
+                memo.remember(blob, place, type_name, name, model, data)
+        self.walked[row.id] = model
+        self.element_count += model.outline.count
         if self.element_count > self.limits.max_elements:
             raise too_many_elements(self.location, self.limits)
         return place

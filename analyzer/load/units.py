@@ -15,16 +15,24 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NoReturn
 
+from bson.int64 import Int64
+
 from analyzer.errors import InputError
 from analyzer.model.snapshot import (
     NAME_TOKEN,
     TEXT_FIELDS,
+    ElementKey,
     ModelElement,
+    NamedElement,
     PropertyValue,
     Reference,
     ReferenceKind,
+    ReferringElement,
     Scalar,
+    UnitOutline,
+    naming_positions,
     new_element,
+    new_reference,
 )
 
 QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
@@ -63,7 +71,7 @@ def _text_references(path: str, text: str, references: list[Reference]) -> None:
     for token in NAME_TOKEN.findall(text):
         if token not in seen:
             seen.add(token)
-            references.append(Reference(property=path, target=token, kind=ReferenceKind.TEXT))
+            references.append(new_reference(path, token, ReferenceKind.TEXT))
 
 
 class UnitReader:
@@ -231,3 +239,216 @@ class UnitReader:
         if len(raw) != 16:
             raise InputError(self._location, f"an $ID of {len(raw)} bytes is not a GUID")
         return guid(raw)
+
+
+_BSON_SCALARS = (bool, float, int, str, bytes, datetime.datetime)
+
+
+def _first(pair: tuple[int, object]) -> int:
+    return pair[0]
+
+
+class UnitOutliner:
+    """Reads one unit's outline: what :class:`UnitReader` would find, without building elements.
+
+    It walks the decoded document exactly as :class:`UnitReader` does (same order, same names, same
+    references, same refusals), but keeps only what the graph needs: names, references, element ids and
+    types. Properties are neither normalised nor kept; the elements are built from the unit's bytes when
+    a check looks into the unit. The test suite holds every corpus unit and generated documents to
+    ``outline_of(UnitReader(...).read(...)) == UnitOutliner(...).read(...)``.
+    """
+
+    __slots__ = ("_depth_limit", "_keys", "_location", "_named", "_pointers", "_referring", "_types")
+
+    def __init__(self, location: str, depth_limit: int) -> None:
+        self._location = location
+        self._depth_limit = depth_limit
+        self._named: list[NamedElement] = []
+        self._referring: list[tuple[int, ReferringElement]] = []
+        self._keys: list[ElementKey] = []
+        self._types: set[str] = set()
+        self._pointers: list[tuple[bytes, str]] = []
+
+    def read(
+        self,
+        document: Mapping[str, Any],
+        *,
+        parent: str | None,
+        name_prefix: str | None,
+        qualify: bool,
+    ) -> UnitOutline:
+        """The outline of the unit's root object (arguments as :meth:`UnitReader.read`)."""
+        raw_id = document.get("$ID")
+        if not isinstance(raw_id, bytes | str):
+            raise InputError(self._location, "unit root has no $ID")
+        self._object(document, parent, name_prefix, qualify, 1)
+        root_type = document["$Type"]
+        raw_name = document.get("Name")
+        name = raw_name if raw_name.__class__ is str and raw_name else None
+        qualified = (f"{name_prefix}.{name}" if name_prefix else name) if name is not None and qualify else None
+        own = set(self._keys) if self._pointers else set()
+        # Found after their children were walked: back into depth-first order.
+        referring = tuple(found for _, found in sorted(self._referring, key=_first))
+        return UnitOutline(
+            root_id=self._text_id(raw_id),
+            root_type=_TYPES.get(root_type, root_type),
+            root_name=name,
+            root_qualified_name=qualified,
+            count=len(self._keys),
+            named=tuple(self._named),
+            referring=referring,
+            keys=tuple(self._keys),
+            types=frozenset(self._types),
+            foreign_pointers=frozenset(text for raw, text in self._pointers if raw not in own and text not in own),
+            naming=naming_positions(referring),
+        )
+
+    def _pointer(self, path: str, raw: bytes, references: list[Reference]) -> None:
+        text = guid(raw)
+        self._pointers.append((raw, text))
+        references.append(new_reference(path, text, ReferenceKind.POINTER))
+
+    def _text_id(self, raw: object) -> str:
+        if isinstance(raw, bytes) and raw.__class__ is bytes and len(raw) == 16:
+            h = (raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]).hex()
+            return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        if isinstance(raw, bytes):
+            if len(raw) != 16:
+                raise InputError(self._location, f"an $ID of {len(raw)} bytes is not a GUID")
+            return guid(raw)
+        return str(raw)
+
+    def _object(
+        self, obj: Mapping[str, Any], parent: object, name_prefix: str | None, qualify: bool, depth: int
+    ) -> None:
+        if depth > self._depth_limit:
+            self._too_deep()
+        raw_id = obj["$ID"]
+        if raw_id.__class__ is bytes and len(raw_id) == 16:
+            key: ElementKey = raw_id
+        elif isinstance(raw_id, bytes):
+            self._text_id(raw_id)  # refuses it
+            key = raw_id
+        else:
+            key = str(raw_id)
+        type_name = obj.get("$Type")
+        if type_name.__class__ is not str:
+            raise InputError(self._location, f"object {self._text_id(raw_id)} has no $Type")
+        type_name = _TYPES.setdefault(type_name, type_name)
+        keys = self._keys
+        position = len(keys)
+        keys.append(key)
+        self._types.add(type_name)
+        raw_name = obj.get("Name")
+        child_prefix = name_prefix
+        element_id: str | None = None
+        if raw_name.__class__ is str and raw_name and qualify:
+            qualified = f"{name_prefix}.{raw_name}" if name_prefix else raw_name
+            element_id = self._text_id(raw_id)
+            self._named.append(
+                NamedElement(element_id, type_name, qualified, parent if parent is None else self._parent(parent))
+            )
+            if depth == 1 or type_name in QUALIFYING_TYPES:
+                child_prefix = qualified
+        references: list[Reference] = []
+        for key_name, value in obj.items():
+            cls = value.__class__
+            if cls is str:
+                if "." in value and key_name not in NOT_REFERENCES and key_name != "$Type" and key_name != "$ID":
+                    if QUALIFIED_NAME.match(value):
+                        references.append(new_reference(key_name, value, ReferenceKind.NAME))
+                    elif key_name in TEXT_FIELDS:
+                        _text_references(key_name, value, references)
+            elif cls is bool or cls is int or (cls is list and not value):
+                continue
+            elif cls is list:
+                # Most lists are a marker and then child objects, or a marker alone (an empty list):
+                # keep them off the generic path.
+                if len(value) > 1 and value[0].__class__ is int:
+                    for item in value[1:]:
+                        if item.__class__ is not dict or "$ID" not in item:
+                            break
+                    else:
+                        for item in value[1:]:
+                            self._object(item, raw_id, child_prefix, True, depth + 1)
+                        continue
+                elif len(value) == 1 and value[0].__class__ is int:
+                    continue
+                self._value(key_name, value, raw_id, references, child_prefix, depth)
+            elif cls is bytes:
+                if len(value) == 16 and key_name.endswith("Pointer"):
+                    self._pointer(key_name, value, references)
+            elif cls is dict and "$ID" in value:
+                self._object(value, raw_id, child_prefix, True, depth + 1)
+            elif cls is float or cls is Int64 or value is None:
+                continue
+            elif key_name != "$ID":
+                self._value(key_name, value, raw_id, references, child_prefix, depth)
+        if references:
+            if element_id is None:
+                element_id = self._text_id(raw_id)
+            self._referring.append((position, ReferringElement(element_id, type_name, tuple(references))))
+
+    def _parent(self, parent: object) -> str:
+        return parent if isinstance(parent, str) else self._text_id(parent)
+
+    def _value(
+        self,
+        path: str,
+        value: Any,
+        owner: object,
+        references: list[Reference],
+        name_prefix: str | None,
+        depth: int,
+    ) -> None:
+        if depth > self._depth_limit and isinstance(value, dict | list):
+            self._too_deep()
+        if isinstance(value, dict):
+            if "$ID" in value:
+                self._object(value, owner, name_prefix, True, depth + 1)
+                return
+            for key, inner in value.items():
+                self._value(f"{path}.{key}", inner, owner, references, name_prefix, depth + 1)
+            return
+        if isinstance(value, list):
+            items = value[1:] if value and isinstance(value[0], int) and not isinstance(value[0], bool) else value
+            if items and all(isinstance(item, dict) and "$ID" in item for item in items):
+                for item in items:
+                    self._object(item, owner, name_prefix, True, depth + 1)
+                return
+            if all(not isinstance(item, dict | list) for item in items):
+                if not items and value and value[0] != 1:
+                    return
+                for item in items:
+                    self._scalar(path, item, references)
+                return
+            for position, item in enumerate(items):
+                self._value(f"{path}.{position}", item, owner, references, name_prefix, depth + 1)
+            return
+        self._scalar(path, value, references)
+        if (
+            value.__class__ is str
+            and "." in value
+            and path.rsplit(".", 1)[-1] in TEXT_FIELDS
+            and not QUALIFIED_NAME.match(value)
+        ):
+            _text_references(path, value, references)
+
+    def _scalar(self, path: str, value: Any, references: list[Reference]) -> None:
+        if value is None or not isinstance(value, _BSON_SCALARS):
+            if value is None:
+                return
+            raise InputError(
+                self._location, f"property {path} has an unsupported BSON value ({type(value).__name__})"
+            )
+        if isinstance(value, str):
+            if "." in value and path.rsplit(".", 1)[-1] not in NOT_REFERENCES and QUALIFIED_NAME.match(value):
+                references.append(new_reference(path, value, ReferenceKind.NAME))
+        elif isinstance(value, bytes) and len(value) == 16 and path.endswith("Pointer"):
+            self._pointer(path, bytes(value), references)
+
+    def _too_deep(self) -> NoReturn:
+        raise InputError(
+            self._location,
+            f"objects nested more than {self._depth_limit} deep (raise with --limit max_depth=N)",
+        )

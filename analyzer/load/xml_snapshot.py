@@ -23,6 +23,7 @@ from analyzer.load.limits import Limits
 from analyzer.load.safe_xml import parse_xml, safe_parser
 from analyzer.model.native import NativeSetting
 from analyzer.model.snapshot import (
+    ElementSequence,
     ModelElement,
     MprFormat,
     PropertyValue,
@@ -304,7 +305,7 @@ def _build(root: etree._Element, location: str) -> Snapshot:
     return Snapshot(
         meta=meta,
         units=tuple(units),
-        elements=tuple(elements),
+        elements=ElementSequence.of(elements),
         files=files,
         native=native,
         source=SourceInfo(kind=SourceKind.XML_SNAPSHOT, location=location),

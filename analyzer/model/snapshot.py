@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple, overload
 
 from analyzer.model.native import NativeSetting
 
@@ -159,6 +160,230 @@ def new_reference(prop: str, target: str, kind: ReferenceKind) -> Reference:
     return reference
 
 
+ElementKey = bytes | str
+"""An element's ``$ID`` as stored: 16 GUID bytes, or (hand-made models) text. Lookups by id use it so a
+load never has to turn a million GUIDs into text that no query asks for."""
+
+
+def element_key(element_id: str) -> ElementKey:
+    """The stored ``$ID`` of an element id: its GUID bytes in .NET order, or the id itself."""
+    if len(element_id) == 36 and element_id[8] == "-" and element_id.lower() == element_id:
+        try:
+            raw = bytes.fromhex(element_id.replace("-", ""))
+        except ValueError:
+            return element_id
+        if len(raw) == 16:
+            return raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]
+    return element_id
+
+
+class NamedElement(NamedTuple):
+    """An element with a qualified name: what by-name references resolve to."""
+
+    id: str
+    type: str
+    qualified_name: str
+    parent: str | None
+
+
+class ReferringElement(NamedTuple):
+    """An element with outgoing references, and those references in stored order."""
+
+    id: str
+    type: str
+    references: tuple[Reference, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnitOutline:
+    """What the graph needs of one unit, read without building its elements.
+
+    Every question asked of the whole model (what refers to what, which names exist, which units hold
+    a native profile) is answered from outlines; :class:`ModelElement` objects are built only for the
+    units a check looks into. A loader computes the outline in the same walk order as the elements, so
+    ``outline_of(unit.elements)`` equals it (the test suite holds every corpus unit to that).
+    """
+
+    root_id: str
+    root_type: str
+    root_name: str | None
+    root_qualified_name: str | None
+    count: int
+    """How many elements the unit holds."""
+    named: tuple[NamedElement, ...]
+    """Elements with a qualified name, depth-first."""
+    referring: tuple[ReferringElement, ...]
+    """Elements with references, depth-first."""
+    keys: tuple[ElementKey, ...]
+    """The stored ``$ID`` of every element (see :func:`element_key`)."""
+    types: frozenset[str]
+    """Every element type in the unit."""
+    foreign_pointers: frozenset[str] = frozenset()
+    """``...Pointer`` targets that are not an element of this unit (in a sound model, none)."""
+    naming: tuple[int, ...] = ()
+    """Positions in ``referring`` of the elements with a by-name or in-text reference (the rest only
+    point inside the unit): the graph resolves these up front and the others when asked."""
+
+
+def naming_positions(referring: Sequence[ReferringElement]) -> tuple[int, ...]:
+    """Positions of the referring elements with a reference that is not a ``...Pointer``."""
+    pointer = ReferenceKind.POINTER
+    return tuple(
+        position
+        for position, entry in enumerate(referring)
+        if any(reference.kind is not pointer for reference in entry.references)
+    )
+
+
+def outline_of(elements: Sequence[ModelElement]) -> UnitOutline:
+    """The outline of a unit's elements (root first, depth-first): for models read as elements."""
+    root = elements[0]
+    own = {e.id for e in elements}
+    referring = tuple(ReferringElement(e.id, e.type, e.references) for e in elements if e.references)
+    return UnitOutline(
+        root_id=root.id,
+        root_type=root.type,
+        root_name=root.name,
+        root_qualified_name=root.qualified_name,
+        count=len(elements),
+        named=tuple(
+            NamedElement(e.id, e.type, e.qualified_name, e.parent) for e in elements if e.qualified_name
+        ),
+        referring=referring,
+        keys=tuple(element_key(e.id) for e in elements),
+        types=frozenset(e.type for e in elements),
+        foreign_pointers=frozenset(
+            r.target
+            for e in elements
+            for r in e.references
+            if r.kind is ReferenceKind.POINTER and r.target not in own
+        ),
+        naming=naming_positions(referring),
+    )
+
+
+class UnitModel:
+    """One unit's elements, built when first asked for, with the outline that stands in until then.
+
+    A loaded model keeps each unit's bytes and a way to build its elements (``build``); both loads of
+    a check hand out the same object for a unit whose bytes and place are equal, so it is built at
+    most once. Immutable once built: the elements are a pure function of what was read.
+    """
+
+    __slots__ = ("_build", "_elements", "outline", "unit_id")
+
+    def __init__(
+        self,
+        unit_id: str,
+        outline: UnitOutline,
+        *,
+        elements: tuple[ModelElement, ...] | None = None,
+        build: Callable[[], tuple[ModelElement, ...]] | None = None,
+    ) -> None:
+        if elements is None and build is None:
+            raise ValueError("a unit model needs its elements or a way to build them")
+        self.unit_id = unit_id
+        self.outline = outline
+        self._elements = elements
+        self._build = build
+
+    @classmethod
+    def of(cls, unit_id: str, elements: tuple[ModelElement, ...]) -> UnitModel:
+        """A unit model of elements already built."""
+        return cls(unit_id, outline_of(elements), elements=elements)
+
+    @property
+    def built(self) -> bool:
+        """Whether the elements exist yet (benchmarks and tests count how many units were built)."""
+        return self._elements is not None
+
+    @property
+    def elements(self) -> tuple[ModelElement, ...]:
+        """The unit's elements, root first, depth-first."""
+        if self._elements is None:
+            assert self._build is not None
+            self._elements = self._build()
+            self._build = None  # the bytes it holds are not needed any more
+        return self._elements
+
+    def __repr__(self) -> str:
+        return f"UnitModel({self.unit_id!r}, {self.outline.count} elements, built={self.built})"
+
+
+class ElementSequence(Sequence[ModelElement]):
+    """A snapshot's elements in canonical order (units by id, depth-first), built unit by unit on use.
+
+    Iterating it builds every unit; the layers above ask :attr:`models` and the outlines instead where
+    a question does not need whole elements. Equal sequences hold equal elements; two sequences made of
+    the very same unit models are equal without building anything.
+    """
+
+    __slots__ = ("_all", "_count", "models")
+
+    def __init__(self, models: Iterable[UnitModel]) -> None:
+        self.models: tuple[UnitModel, ...] = tuple(models)
+        self._count = sum(model.outline.count for model in self.models)
+        self._all: tuple[ModelElement, ...] | None = None
+
+    @classmethod
+    def of(cls, elements: Iterable[ModelElement]) -> ElementSequence:
+        """Group elements already built into unit models (runs of one unit, in the order given)."""
+        grouped: dict[str, list[ModelElement]] = {}
+        for element in elements:
+            grouped.setdefault(element.unit, []).append(element)
+        return cls(UnitModel.of(unit_id, tuple(members)) for unit_id, members in grouped.items())
+
+    def _whole(self) -> tuple[ModelElement, ...]:
+        if self._all is None:
+            self._all = tuple(element for model in self.models for element in model.elements)
+        return self._all
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[ModelElement]:
+        if self._all is not None:
+            return iter(self._all)
+        return (element for model in self.models for element in model.elements)
+
+    @overload
+    def __getitem__(self, position: int) -> ModelElement: ...
+
+    @overload
+    def __getitem__(self, position: slice) -> Sequence[ModelElement]: ...
+
+    def __getitem__(self, position: int | slice) -> ModelElement | Sequence[ModelElement]:
+        return self._whole()[position]
+
+    def of_type(self, types: str | Collection[str]) -> list[ModelElement]:
+        """The elements of these types, in canonical order; builds only the units that hold one."""
+        wanted = {types} if isinstance(types, str) else set(types)
+        return [
+            element
+            for model in self.models
+            if not wanted.isdisjoint(model.outline.types)
+            for element in model.elements
+            if element.type in wanted
+        ]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ElementSequence):
+            if len(self.models) == len(other.models) and all(
+                mine is theirs for mine, theirs in zip(self.models, other.models, strict=True)
+            ):
+                return True
+            return self._count == other._count and self._whole() == other._whole()
+        if isinstance(other, tuple):
+            return self._whole() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._whole())
+
+    def __repr__(self) -> str:
+        return f"ElementSequence({len(self.models)} units, {self._count} elements)"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Unit:
     """A row of the ``Unit`` table: one separately stored part of the model."""
@@ -207,11 +432,16 @@ class Snapshot:
 
     meta: SnapshotMeta
     units: tuple[Unit, ...]
-    elements: tuple[ModelElement, ...]
+    elements: ElementSequence
+    """Every element (a tuple given here, as tests do, is grouped into unit models)."""
     files: tuple[SideFile, ...]
     native: tuple[NativeSetting, ...] = ()
     """The native half (dependencies, widgets, builder configuration, template), flattened and sorted."""
     source: SourceInfo = field(compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.elements, ElementSequence):
+            object.__setattr__(self, "elements", ElementSequence.of(self.elements))
 
     def element_counts(self) -> Mapping[str, int]:
         """How many elements of each ``$Type`` the snapshot holds, sorted by type."""

@@ -30,7 +30,7 @@ def detect_delivery(graph: ModelGraph) -> Delivery:
     """The channel of the binary built from this snapshot, with its evidence."""
     snapshot = graph.index.snapshot
     version = snapshot.meta.product_version
-    profiles = [e for e in snapshot.elements if e.type == NATIVE_PROFILE]
+    profiles = snapshot.elements.of_type(NATIVE_PROFILE)
     if not profiles:
         return Delivery(channel=Channel.NONE, evidence=("no native navigation profile: this is not a native app",))
     evidence: list[str] = []
