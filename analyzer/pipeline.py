@@ -117,10 +117,11 @@ class Prepared:
     native: NativeFacts
 
 
-def prepare(snapshot: Snapshot) -> Prepared:
-    """Index, graph and analyse one snapshot."""
+def prepare(snapshot: Snapshot, like: Prepared | None = None) -> Prepared:
+    """Index, graph and analyse one snapshot (``like``: the other side of the check, whose graph lends
+    the links of the units both hold; see :func:`build_graph`)."""
     index = index_snapshot(snapshot)
-    graph = build_graph(snapshot, index)
+    graph = build_graph(snapshot, index, like.graph if like is not None else None)
     return Prepared(snapshot=snapshot, index=index, graph=graph, native=analyze_native(graph))
 
 
@@ -141,7 +142,7 @@ def check_snapshots(
     if base is None or base is head or (isinstance(base, Snapshot) and base is after.snapshot):
         before = after
     else:
-        before = base if isinstance(base, Prepared) else prepare(base)
+        before = base if isinstance(base, Prepared) else prepare(base, like=after)
     initial = base is None
     released, head_snapshot = before.snapshot, after.snapshot
     before_index, after_index = before.index, after.index

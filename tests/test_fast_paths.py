@@ -360,3 +360,39 @@ def test_an_outline_answers_as_the_built_elements_do() -> None:
         snapshot = load_source(str(APPS / app))
         for model in snapshot.elements.models:
             assert outline_of(model.elements) == model.outline, model.unit_id
+
+
+def _graph_facts(graph: object) -> tuple[object, ...]:
+    from analyzer.graph.build import ModelGraph
+
+    assert isinstance(graph, ModelGraph)
+    return (
+        dict(graph.names),
+        dict(graph.dangling),
+        {source: graph.links(source) for source, _, _ in graph.referring},
+        graph.name_references,
+        graph.referring,
+        dict(graph.element_units),
+        sorted(graph.graph.edges(data="kind")),
+    )
+
+
+@pytest.mark.parametrize(
+    "scenario", ["c8-offline-module-renamed", "c1-synced-attribute-removed", "a1-module-native-style"]
+)
+def test_a_graph_built_like_the_other_side_equals_one_built_alone(tmp_path: Path, scenario: str) -> None:
+    """Units both sides share keep their links from the other side's graph only when every name they
+    refer to resolves as before (a module rename re-resolves them all; a removed attribute its users)."""
+    from analyzer.graph.build import build_graph
+
+    case = SCENARIOS_BY_NAME[scenario]
+    write_app(case.before(), tmp_path / "before")
+    write_app(case.after(), tmp_path / "after")
+    memo = ReadMemo()
+    after = load_source(str(tmp_path / "after"), memo=memo)
+    before = load_source(str(tmp_path / "before"), memo=memo)
+    head = build_graph(after)
+    like = build_graph(before, like=head)
+    assert _graph_facts(like) == _graph_facts(build_graph(before))
+    shared = sum(1 for unit_id, piece in like.pieces.items() if head.pieces.get(unit_id) is piece)
+    assert shared > 0 if scenario != "c8-offline-module-renamed" else True

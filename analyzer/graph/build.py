@@ -44,8 +44,8 @@ class ModelGraph:
     """One snapshot's document graph with its index, element links and the names it could not resolve."""
 
     index: SnapshotIndex
-    graph: nx.DiGraph[str]
-    """Units as nodes; ``contains`` edges down the unit tree and reference edges between units."""
+    document_edges: Mapping[tuple[str, str], str]
+    """(Referring unit, referred unit) → kind of the first link between them (``name`` or ``text``)."""
     names: Mapping[str, str]
     """Qualified name → element id (the first element of that name, in canonical order)."""
     dangling: Mapping[str, tuple[str, ...]]
@@ -62,6 +62,31 @@ class ModelGraph:
     """(element id, type, unit) of every element with a link by name or in text, in canonical order."""
     stored_references: Mapping[str, tuple[Reference, ...]] = field(default_factory=lambda: MappingProxyType({}))
     """Element id → its references as stored (unresolved, every property), for elements that have any."""
+    pieces: Mapping[str, _UnitLinks] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
+    """Unit id → what the unit contributed (see ``like`` in :func:`build_graph`)."""
+    _networkx: list[nx.DiGraph[str]] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def graph(self) -> nx.DiGraph[str]:
+        """The document graph as networkx: units as nodes with their ``type``, ``contains`` edges down
+        the unit tree and reference edges between units. Made on first use: the rules' questions are
+        answered from the plain lookups, and adding a hundred thousand edges cost a third of a check."""
+        if not self._networkx:
+            idx = self.index
+            graph: nx.DiGraph[str] = nx.DiGraph()
+            graph.add_nodes_from((unit_id, {"type": root_type}) for unit_id, root_type in idx.unit_types.items())
+            graph.add_edges_from(
+                (unit.container, unit.id, {"kind": "contains"})
+                for unit in idx.snapshot.units
+                if unit.container is not None and unit.container in idx.unit_types and unit.id in idx.unit_types
+            )
+            graph.add_edges_from(
+                (source, target, {"kind": kind})
+                for (source, target), kind in self.document_edges.items()
+                if not graph.has_edge(source, target)
+            )
+            self._networkx.append(graph)
+        return self._networkx[0]
 
     def links(self, element_id: str) -> tuple[ElementLink, ...]:
         """The resolved outgoing references of one element (none for an unknown id)."""
@@ -71,6 +96,13 @@ class ModelGraph:
         """The unit that holds an element, without building its elements."""
         found = self.element_units.get(element_id)
         return found if found is not None else self.index.elements.unit_of(element_id)
+
+
+class _Everything(frozenset[str]):
+    """Contains every string: with it, every pointer target is looked up in the whole model."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
 
 
 class _StoredReferences(Mapping[str, tuple[Reference, ...]]):
@@ -108,38 +140,69 @@ class _LinkTable(Mapping[str, tuple[ElementLink, ...]]):
     """Element id → resolved links: resolved up front for elements with by-name or in-text references,
     on first use for the many that only point inside their own unit (nothing on a check's path asks)."""
 
-    __slots__ = ("_resolve", "_resolved", "_stored")
+    __slots__ = ("_index", "_resolve", "_resolved", "_stored")
 
     def __init__(
         self,
         resolved: dict[str, tuple[ElementLink, ...]],
         stored: Mapping[str, tuple[Reference, ...]],
-        resolve: Callable[[str, tuple[Reference, ...]], tuple[ElementLink, ...]],
+        resolve: Callable[[str, tuple[Reference, ...], bool], tuple[ElementLink, ...]],
+        index: SnapshotIndex,
     ) -> None:
         self._resolved = resolved
         self._stored = stored
         self._resolve = resolve
+        self._index = index
 
     def __getitem__(self, element_id: str) -> tuple[ElementLink, ...]:
         found = self._resolved.get(element_id)
         if found is None:
             stored = self._stored.get(element_id)
-            found = self._resolve(element_id, stored) if stored is not None else ()
+            outlined = stored is not None
+            if stored is None:  # not in an outline: an element that only points inside its unit
+                element = self._index.elements.get(element_id)
+                stored = element.references if element is not None else ()
+            found = self._resolve(element_id, stored, outlined) if stored else ()
             if not found:
                 raise KeyError(element_id)
             self._resolved[element_id] = found
         return found
 
     def __iter__(self) -> Iterator[str]:
-        return (element_id for element_id in self._stored if element_id in self)
+        for unit_id in self._index.unit_elements:
+            for element in self._index.unit_elements[unit_id]:
+                if element.references and element.id in self:
+                    yield element.id
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
 
-def build_graph(snapshot: Snapshot, index: SnapshotIndex | None = None) -> ModelGraph:
+class _UnitLinks(NamedTuple):
+    """What one unit contributes to the graph: kept per unit so that the other snapshot of a check
+    can take it over for a unit it shares, when no name the unit refers to resolves differently."""
+
+    model: UnitModel
+    references: dict[str, tuple[ElementLink, ...]]
+    name_references: list[tuple[str, str]]
+    referring: list[tuple[str, str, str]]
+    edges: dict[str, str]
+    """Target unit → kind of the unit's first link into it."""
+    dangling: list[tuple[str, str]]
+    """(Unresolved name, referring element id), in order."""
+    names_used: frozenset[str]
+
+
+def build_graph(
+    snapshot: Snapshot, index: SnapshotIndex | None = None, like: ModelGraph | None = None
+) -> ModelGraph:
     """The graph of one snapshot, from its units' outlines; pure: the same snapshot always gives the same
-    graph. No unit's elements are built for it."""
+    graph. No unit's elements are built for it.
+
+    ``like``: the graph of the other snapshot of a check. A unit both hold (the very same unit model)
+    whose referred names all resolve to the same elements in the same units keeps its links from it,
+    instead of resolving them again: the result is the same, at a fraction of the cost.
+    """
     idx = index if index is not None else index_snapshot(snapshot)
     elements = idx.elements
     models = snapshot.elements.models
@@ -156,12 +219,21 @@ def build_graph(snapshot: Snapshot, index: SnapshotIndex | None = None) -> Model
             units_of[entry.id] = unit_id
         if outline.foreign_pointers:
             foreign.update(dict.fromkeys((entry.id for entry in outline.referring), outline.foreign_pointers))
-    dangling: dict[str, list[str]] = {}
+    everywhere = _Everything()
 
-    def resolve(source_id: str, element_references: tuple[Reference, ...]) -> tuple[ElementLink, ...]:
+    def resolve(
+        source_id: str,
+        element_references: tuple[Reference, ...],
+        outlined: bool = True,
+        dangling: list[tuple[str, str]] | None = None,
+        used: set[str] | None = None,
+    ) -> tuple[ElementLink, ...]:
+        """Links of one element; ``outlined``: its references come from an outline, which says which
+        pointer targets are outside the unit (otherwise every target is looked up). Unresolved names
+        go to ``dangling``, every name looked up to ``used``."""
         links: dict[str, ElementLink] = {}
         texts: list[Reference] = []
-        outside = foreign.get(source_id, frozenset())
+        outside = foreign.get(source_id, frozenset()) if outlined else everywhere
         for reference in element_references:
             kind = reference.kind
             target = reference.target
@@ -169,12 +241,16 @@ def build_graph(snapshot: Snapshot, index: SnapshotIndex | None = None) -> Model
                 # A pointer's target is in its own unit unless the outline says otherwise.
                 if target not in links and (target not in outside or target in elements):
                     links[target] = ElementLink(target, "pointer", reference.property)
-            elif kind is ReferenceKind.TEXT:
+                continue
+            if used is not None:
+                used.add(target)
+            if kind is ReferenceKind.TEXT:
                 texts.append(reference)  # after the stored references, as a weaker kind of link
             else:
                 resolved = names.get(target)
                 if resolved is None:
-                    dangling.setdefault(target, []).append(source_id)
+                    if dangling is not None:
+                        dangling.append((target, source_id))
                 elif resolved not in links:
                     links[resolved] = ElementLink(resolved, "name", reference.property)
         for reference in texts:
@@ -184,52 +260,75 @@ def build_graph(snapshot: Snapshot, index: SnapshotIndex | None = None) -> Model
                 links[resolved] = ElementLink(resolved, "text", reference.property)
         return tuple(links.values())
 
+    def unit_links(model: UnitModel) -> _UnitLinks:
+        unit_id = model.unit_id
+        outline = model.outline
+        piece = _UnitLinks(model, {}, [], [], {}, [], frozenset())
+        used: set[str] = set()
+        for position in outline.naming:
+            source_id, source_type, element_references = outline.referring[position]
+            links = resolve(source_id, element_references, True, piece.dangling, used)
+            if not links:
+                continue
+            piece.references[source_id] = links
+            piece.referring.append((source_id, source_type, unit_id))
+            for link in links:
+                if link.kind == "pointer":
+                    continue
+                piece.name_references.append((source_id, link.target))
+                target_unit = units_of[link.target]
+                if target_unit != unit_id:
+                    piece.edges.setdefault(target_unit, link.kind)
+        return piece._replace(names_used=frozenset(used))
+
+    changed: set[str] = set()
+    if like is not None:
+        theirs, their_units = like.names, like.element_units
+        changed = {
+            name
+            for name, element_id in names.items()
+            if theirs.get(name) != element_id or their_units.get(element_id) != units_of[element_id]
+        }
+        changed.update(name for name in theirs if name not in names)
+    pieces: dict[str, _UnitLinks] = {}
     references: dict[str, tuple[ElementLink, ...]] = {}
     name_references: list[tuple[str, str]] = []
     referring: list[tuple[str, str, str]] = []
     document_edges: dict[tuple[str, str], str] = {}
+    dangling: dict[str, list[str]] = {}
     for model in models:
         unit_id = model.unit_id
-        outline = model.outline
-        for position in outline.naming:
-            source_id, source_type, element_references = outline.referring[position]
-            links = resolve(source_id, element_references)
-            if not links:
-                continue
-            references[source_id] = links
-            referring.append((source_id, source_type, unit_id))
+        piece = like.pieces.get(unit_id) if like is not None else None
+        if (
+            piece is None
+            or piece.model is not model
+            or model.outline.foreign_pointers
+            or not changed.isdisjoint(piece.names_used)
+        ):
+            piece = unit_links(model)
+        pieces[unit_id] = piece
+        references.update(piece.references)
+        name_references.extend(piece.name_references)
+        referring.extend(piece.referring)
+        for source_id, _, _ in piece.referring:
             units_of.setdefault(source_id, unit_id)
-            for link in links:
-                if link.kind == "pointer":
-                    continue
-                name_references.append((source_id, link.target))
-                target_unit = units_of[link.target]
-                if target_unit != unit_id:
-                    document_edges.setdefault((unit_id, target_unit), link.kind)
+        for target_unit, kind in piece.edges.items():
+            document_edges.setdefault((unit_id, target_unit), kind)
+        for name, source_id in piece.dangling:
+            dangling.setdefault(name, []).append(source_id)
     stored = _StoredReferences(
         idx.unit_models, lambda element_id: units_of.get(element_id) or elements.unit_of(element_id)
     )
-    graph: nx.DiGraph[str] = nx.DiGraph()
-    graph.add_nodes_from((unit_id, {"type": root_type}) for unit_id, root_type in idx.unit_types.items())
-    graph.add_edges_from(
-        (unit.container, unit.id, {"kind": "contains"})
-        for unit in snapshot.units
-        if unit.container is not None and unit.container in idx.unit_types and unit.id in idx.unit_types
-    )
-    graph.add_edges_from(
-        (source, target, {"kind": kind})
-        for (source, target), kind in document_edges.items()
-        if not graph.has_edge(source, target)
-    )
     return ModelGraph(
         index=idx,
-        graph=graph,
+        document_edges=document_edges,
         names=MappingProxyType(names),
         dangling=MappingProxyType({name: tuple(ids) for name, ids in sorted(dangling.items())}),
-        references=_LinkTable(references, stored, resolve),
+        references=_LinkTable(references, stored, resolve, idx),
         name_references=tuple(name_references),
         named=named,  # plain dicts, never changed after this: the queries' hottest lookups
         element_units=units_of,
         referring=tuple(referring),
         stored_references=stored,
+        pieces=pieces,
     )

@@ -6,7 +6,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from analyzer.model.snapshot import ElementKey, ModelElement, Snapshot, Unit, UnitModel, element_key
+from analyzer.model.snapshot import (
+    ElementKey,
+    ModelElement,
+    Snapshot,
+    Unit,
+    UnitModel,
+    element_key,
+    element_keys,
+)
 
 MODULE_TYPE = "Projects$ModuleImpl"
 
@@ -45,7 +53,7 @@ class ElementLookup(Mapping[str, ModelElement]):
         if self._where_map is None:
             where: dict[ElementKey, UnitModel] = {}
             for model in self._models:
-                where.update(dict.fromkeys(model.outline.keys, model))
+                where.update(dict.fromkeys(element_keys(model.outline), model))
             self._where_map = where
         return self._where_map
 

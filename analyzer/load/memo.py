@@ -32,6 +32,7 @@ from analyzer.errors import InputError
 from analyzer.load.units import UnitReader
 from analyzer.model.native import WidgetPackage
 from analyzer.model.snapshot import (
+    ElementKey,
     ModelElement,
     NamedElement,
     ReferenceKind,
@@ -44,7 +45,7 @@ from analyzer.model.snapshot import (
 Progress = Callable[[int, int, int, int], None]
 """Told ``(units read, units in all, bytes read, bytes in all)`` as a load goes; the CLI draws a bar."""
 
-RECORD_FORMAT = 2
+RECORD_FORMAT = 3
 """Bump when the record layout changes: stored records of another format are never read."""
 
 
@@ -105,13 +106,16 @@ def store_key(blob: str, unit_id: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def encode_record(type_name: str, name: object, place: UnitPlace, outline: UnitOutline, data: bytes) -> bytes:
-    """A unit's root type and name, its place, its outline and its bytes, as ``marshal`` bytes.
+def encode_record(type_name: str, name: object, place: UnitPlace, outline: UnitOutline) -> bytes:
+    """A unit's root type and name, its place and its outline, as ``marshal`` bytes (plain values only).
 
-    The bytes are kept so that the unit's elements can be built when a check looks into it, even when
-    a later run never reads the unit from its source (a ``git:`` blob it already knows).
+    The unit's bytes are not kept: a unit is built from the bytes its source holds (read anyway for a
+    folder, by blob id from the repository for a ``git:`` revision), only when a check looks into it.
     """
     head = (place.parent, place.containment, place.name_prefix, place.qualify, place.max_depth)
+    keys: bytes | tuple[ElementKey, ...] = outline.keys
+    if not isinstance(keys, bytes) and all(key.__class__ is bytes and len(key) == 16 for key in keys):
+        keys = b"".join(keys)  # type: ignore[arg-type]  # one string, not a million small ones
     lines = (
         outline.root_id,
         outline.root_type,
@@ -123,17 +127,17 @@ def encode_record(type_name: str, name: object, place: UnitPlace, outline: UnitO
             (found.id, found.type, tuple((r.property, r.target, r.kind.value) for r in found.references))
             for found in outline.referring
         ),
-        outline.keys,
+        keys,
         tuple(sorted(outline.types)),
         tuple(sorted(outline.foreign_pointers)),
         outline.naming,
     )
-    payload = marshal.dumps((RECORD_FORMAT, type_name, name if isinstance(name, str) else None, head, lines, data))
+    payload = marshal.dumps((RECORD_FORMAT, type_name, name if isinstance(name, str) else None, head, lines))
     return hashlib.sha256(payload).digest() + payload
 
 
-def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, UnitOutline, bytes]:
-    """Root type, name, place, outline and bytes of a stored record; ValueError when it is not one.
+def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, UnitOutline]:
+    """Root type, name, place and outline of a stored record; ValueError when it is not one.
 
     The record starts with the SHA-256 of the rest, so a truncated or damaged file is a miss, never a
     different model.
@@ -143,8 +147,8 @@ def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, 
         raise ValueError("unit record is damaged")
     try:
         value: Any = marshal.loads(payload)
-        version, type_name, name, head, lines, data = value
-        if version != RECORD_FORMAT or not isinstance(type_name, str) or not isinstance(data, bytes):
+        version, type_name, name, head, lines = value
+        if version != RECORD_FORMAT or not isinstance(type_name, str):
             raise ValueError("not a record of this format")
         parent, containment, prefix, qualify, max_depth = head
         place = UnitPlace(unit_id, parent, containment, prefix, bool(qualify), int(max_depth))
@@ -164,24 +168,30 @@ def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, 
                 )
                 for element_id, element_type, references in referring
             ),
-            keys=tuple(keys),
+            keys=keys if isinstance(keys, bytes) else tuple(keys),
             types=frozenset(types),
             foreign_pointers=frozenset(foreign),
             naming=tuple(naming),
         )
+        if len(outline.keys) != (16 * outline.count if isinstance(outline.keys, bytes) else outline.count):
+            raise ValueError("element count and ids disagree")
     except (ValueError, TypeError, EOFError, KeyError, IndexError) as exc:
         raise ValueError(f"unreadable unit record ({type(exc).__name__})") from None
-    return type_name, name, place, outline, data
+    return type_name, name, place, outline
 
 
-def unit_model(place: UnitPlace, outline: UnitOutline, data: bytes, location: str) -> UnitModel:
-    """A unit model whose elements are built from ``data`` (decoded again) when first asked for."""
+def unit_model(
+    place: UnitPlace, outline: UnitOutline, source: bytes | Callable[[], bytes], location: str
+) -> UnitModel:
+    """A unit model whose elements are built when first asked for, from ``source``: the unit's bytes,
+    or a way to read them again (a ``git:`` blob, which its id keeps from changing)."""
 
     def build() -> tuple[ModelElement, ...]:
+        data = source if isinstance(source, bytes) else source()
         try:
             document = bson.decode(data)
             reader = UnitReader(place.unit_id, location, place.max_depth)
-            return tuple(
+            elements = tuple(
                 reader.read(
                     document,
                     parent=place.parent,
@@ -192,6 +202,9 @@ def unit_model(place: UnitPlace, outline: UnitOutline, data: bytes, location: st
             )
         except (BSONError, RecursionError, ValueError) as exc:  # read once already: only a damaged cache
             raise InputError(location, f"unit can no longer be read ({type(exc).__name__})") from None
+        if len(elements) != outline.count or elements[0].id != outline.root_id:
+            raise InputError(location, "unit does not match what was read of it before (a damaged cache?)")
+        return elements
 
     return UnitModel(place.unit_id, outline, build=build)
 
@@ -201,6 +214,8 @@ class _UnitEntry:
     type: str
     name: object
     walks: dict[UnitPlace, UnitModel] = field(default_factory=dict)
+    stored: tuple[UnitPlace, UnitOutline] | None = None
+    """The outline a store kept, until a walk at its place turns it into a unit model."""
 
 
 @dataclass(slots=True)
@@ -226,13 +241,11 @@ class ReadMemo:
         record = self.store.get(store_key(blob, unit_id)) if self.store is not None else None
         if record is not None:
             try:
-                type_name, name, place, outline, data = decode_record(record, unit_id)
+                type_name, name, place, outline = decode_record(record, unit_id)
             except ValueError:
                 pass  # a damaged record is a miss: the unit is read again and the record rewritten
             else:
-                model = unit_model(place, outline, data, f"cached unit {unit_id}")
-                entry = _UnitEntry(type=type_name, name=name, walks={place: model})
-                self.stored += 1
+                entry = _UnitEntry(type=type_name, name=name, stored=(place, outline))
         self._units[key] = entry
         return entry
 
@@ -254,6 +267,15 @@ class ReadMemo:
             self.hits += 1
         return found
 
+    def stored_outline(self, blob: str, place: UnitPlace) -> UnitOutline | None:
+        """The outline the store kept for these bytes at this place, or None."""
+        entry = self._entry(blob, place.unit_id)
+        if entry is None or entry.stored is None or entry.stored[0] != place:
+            return None
+        self.hits += 1
+        self.stored += 1
+        return entry.stored[1]
+
     def remember(
         self,
         blob: str,
@@ -261,17 +283,17 @@ class ReadMemo:
         type_name: str,
         name: object,
         model: UnitModel,
-        data: bytes,
         record: bytes | None = None,
+        *,
+        store: bool = True,
     ) -> None:
         """Keep a unit's walk for the other snapshot of the check, and in the store for later runs
-        (``record``: the walk already encoded, by a worker)."""
+        (``record``: the walk already encoded, by a worker; ``store``: False for what came from it)."""
         entry = self._units.get((blob, place.unit_id))
         if entry is None:
             entry = self._units[(blob, place.unit_id)] = _UnitEntry(type=type_name, name=name)
         entry.walks[place] = model
-        if self.store is not None:
+        if self.store is not None and store:
             self.store.put(
-                store_key(blob, place.unit_id),
-                record or encode_record(type_name, name, place, model.outline, data),
+                store_key(blob, place.unit_id), record or encode_record(type_name, name, place, model.outline)
             )

@@ -249,6 +249,8 @@ class _UnitWalk:
         self.roots: dict[str, tuple[str, object]] = {}
         """Unit id → ``$Type`` and ``Name`` of its root object, for the units walked so far."""
         self.walked: dict[str, UnitModel] = {}
+        self.pre_read: dict[str, tuple[bytes, str]] = {}
+        """Unit id → bytes and blob id of units read ahead to decide the split (walked from these)."""
         self.element_count = 0
         self._done = 0
         self._current: UnitRow | None = None
@@ -272,7 +274,8 @@ class _UnitWalk:
             # for first (a read from the page cache), so units the memo or cache holds stay here.
             unnamed = [row for row in order if blobs[row.id] is None]
             for row, (_, data) in zip(unnamed, self.tree.read_many(paths[row.id] for row in unnamed), strict=True):
-                keys[row.id] = git_blob_id(data)
+                key = keys[row.id] = git_blob_id(data)
+                self.pre_read[row.id] = (data, key)  # the bytes hashed are the bytes walked
         known = {
             unit_id: key
             for unit_id, key in keys.items()
@@ -299,7 +302,8 @@ class _UnitWalk:
         between: Callable[[], None] | None = None,
     ) -> None:
         """Read and walk ``rows`` in order in this process (``between``: called before each)."""
-        to_read = [paths[row.id] for row in rows if row.id not in known]
+        pre_read = self.pre_read
+        to_read = [paths[row.id] for row in rows if row.id not in known and row.id not in pre_read]
         contents = self.tree.read_many(to_read) if not self.v1 else iter(())
         for row in rows:
             self._current = row
@@ -307,17 +311,19 @@ class _UnitWalk:
                 between()
             path = paths[row.id]
             data: bytes | None
+            # Known units come from the memo by their key; read ones are keyed by the bytes just read.
             if self.v1:
-                data = row.contents
+                data, blob = row.contents, blobs.get(row.id)
+            elif row.id in pre_read:
+                data, blob = pre_read.pop(row.id)
             elif row.id in known:
-                data = None
+                data, blob = None, known[row.id]
             else:
-                data = next(contents)[1]
+                data, blob = next(contents)[1], blobs.get(row.id)
             self._read_bytes += sizes[row.id]
             if self._read_bytes > self.limits.max_model_bytes:
                 raise model_too_large(self.location, self.limits)
-            # Known units come from the memo by their key; read ones are keyed by the bytes just read.
-            self._walk(row, path, data, known[row.id] if data is None else blobs.get(row.id))
+            self._walk(row, path, data, blob)
             self._tell(1)
 
     def _tell(self, units: int) -> None:
@@ -361,6 +367,8 @@ class _UnitWalk:
         worker = context.Process(target=self._worker, args=(sender, theirs, paths, blobs), daemon=True)
         worker.start()
         sender.close()
+        for row in theirs:
+            self.pre_read.pop(row.id, None)  # the worker sends these bytes back with their outlines
         messages: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         drain = threading.Thread(target=_drain, args=(receiver, messages), daemon=True)
         drain.start()
@@ -389,17 +397,19 @@ class _UnitWalk:
     ) -> None:
         """In the forked worker: read, decode and walk ``rows``; send records back in batches."""
         self.memo, self.progress = None, None  # the parent remembers and tells what comes back
-        batch: list[tuple[str, str, bytes]] = []
+        batch: list[tuple[str, str, bytes, bytes]] = []
         row: UnitRow | None = None
+        pre_read = self.pre_read
         try:
-            contents = self.tree.read_many(paths[r.id] for r in rows) if not self.v1 else iter(())
+            unread = (paths[r.id] for r in rows if r.id not in pre_read)
+            contents = self.tree.read_many(unread) if not self.v1 else iter(())
             for row in rows:
-                data = row.contents if self.v1 else next(contents)[1]
+                data = row.contents if self.v1 else pre_read[row.id][0] if row.id in pre_read else next(contents)[1]
                 assert data is not None
                 place = self._walk(row, paths[row.id], data, None)
                 type_name, name = self.roots[row.id]
-                record = encode_record(type_name, name, place, self.walked.pop(row.id).outline, data)
-                batch.append((row.id, blobs.get(row.id) or git_blob_id(data), record))
+                record = encode_record(type_name, name, place, self.walked.pop(row.id).outline)
+                batch.append((row.id, blobs.get(row.id) or git_blob_id(data), record, data))
                 if len(batch) >= 256:
                     sender.send(("units", batch))
                     batch = []
@@ -425,8 +435,8 @@ class _UnitWalk:
     ) -> bool:
         """Rebuild one message of the worker and remember its units; True when the worker is done."""
         if message[0] == "units":
-            for unit_id, blob, record in message[1]:
-                type_name, name, place, outline, data = decode_record(record, unit_id)
+            for unit_id, blob, record, data in message[1]:
+                type_name, name, place, outline = decode_record(record, unit_id)
                 self.roots[unit_id] = (type_name, name)
                 row = self.rows[unit_id]
                 where = _unit_location(self.location, self.mpr_path, self._path(row), row)
@@ -434,7 +444,7 @@ class _UnitWalk:
                 self.walked[unit_id] = model
                 self.element_count += outline.count
                 if self.memo is not None:
-                    self.memo.remember(blob, place, type_name, name, model, data, record)
+                    self.memo.remember(blob, place, type_name, name, model, record)
                 self._read_bytes += sizes[unit_id]
                 self._tell(1)
             return False
@@ -529,20 +539,23 @@ class _UnitWalk:
         place = UnitPlace(row.id, parent, row.containment, prefix, qualify, self.limits.max_depth)
         model = memo.model(blob, place) if memo is not None and blob is not None else None
         if model is None:
-            if document is None:  # known bytes at a new place (a module renamed): read them after all
-                data = self.tree.read(path)
-                document = decode_unit(data, where, self.limits)
-            assert data is not None
-            outliner = UnitOutliner(where, self.limits.max_depth)
-            try:
-                outline = outliner.read(document, parent=parent, name_prefix=prefix, qualify=qualify)
-            except RecursionError:
-                raise InputError(
-                    where, "objects nested too deeply to read (lower than --limit max_depth allows)"
-                ) from None
-            model = unit_model(place, outline, data, where)
+            outline = memo.stored_outline(blob, place) if memo is not None and blob is not None else None
+            fresh = outline is None
+            if outline is None:
+                if document is None:  # known bytes at a new place (a module renamed): read them after all
+                    data = self.tree.read(path)
+                    document = decode_unit(data, where, self.limits)
+                outliner = UnitOutliner(where, self.limits.max_depth)
+                try:
+                    outline = outliner.read(document, parent=parent, name_prefix=prefix, qualify=qualify)
+                except RecursionError:
+                    raise InputError(
+                        where, "objects nested too deeply to read (lower than --limit max_depth allows)"
+                    ) from None
+            # Built later from the bytes read now, or read again by blob id (a git tree) when not read.
+            model = unit_model(place, outline, data if data is not None else _reader(self.tree, path), where)
             if memo is not None and blob is not None:
-                memo.remember(blob, place, type_name, name, model, data)
+                memo.remember(blob, place, type_name, name, model, store=fresh)
         self.walked[row.id] = model
         self.element_count += model.outline.count
         if self.element_count > self.limits.max_elements:
@@ -570,6 +583,11 @@ WORKER_SHARE = (0.5, 0.5)
 this process rebuilds it as it arrives (about a quarter of the cost of walking), and with both cores busy
 each runs slower than alone: measured at scale, 0.47 left this process waiting less than 0.53 did for
 the worker; halves sit between."""
+
+
+def _reader(tree: FileTree, path: str) -> Callable[[], bytes]:
+    """Read a unit's bytes again when its elements are built (a unit whose blob id was enough)."""
+    return lambda: tree.read(path)
 
 
 def _can_split() -> bool:

@@ -303,10 +303,14 @@ class UnitOutliner:
             naming=naming_positions(referring),
         )
 
-    def _pointer(self, path: str, raw: bytes, references: list[Reference]) -> None:
-        text = guid(raw)
-        self._pointers.append((raw, text))
-        references.append(new_reference(path, text, ReferenceKind.POINTER))
+    @staticmethod
+    def _pointer(path: str, raw: bytes, references: list[Any]) -> None:
+        references.append((path, raw))  # made a Reference only if the element is kept (see _object)
+
+    def _pointer_reference(self, pending: tuple[str, bytes]) -> Reference:
+        text = guid(pending[1])
+        self._pointers.append((pending[1], text))
+        return new_reference(pending[0], text, ReferenceKind.POINTER)
 
     def _text_id(self, raw: object) -> str:
         if isinstance(raw, bytes) and raw.__class__ is bytes and len(raw) == 16:
@@ -350,7 +354,7 @@ class UnitOutliner:
             )
             if depth == 1 or type_name in QUALIFYING_TYPES:
                 child_prefix = qualified
-        references: list[Reference] = []
+        references: list[Any] = []  # References, and (path, GUID bytes) pointers
         for key_name, value in obj.items():
             cls = value.__class__
             if cls is str:
@@ -384,10 +388,14 @@ class UnitOutliner:
                 continue
             elif key_name != "$ID":
                 self._value(key_name, value, raw_id, references, child_prefix, depth)
-        if references:
+        # Kept: elements with a reference by name or in text, and named ones (an association's
+        # ``ParentPointer``). An unnamed element that only points inside its unit (most widgets) is
+        # left to its built elements: converting its GUIDs was a third of the walk.
+        if references and (element_id is not None or any(r.__class__ is not tuple for r in references)):
             if element_id is None:
                 element_id = self._text_id(raw_id)
-            self._referring.append((position, ReferringElement(element_id, type_name, tuple(references))))
+            kept = tuple(r if r.__class__ is not tuple else self._pointer_reference(r) for r in references)
+            self._referring.append((position, ReferringElement(element_id, type_name, kept)))
 
     def _parent(self, parent: object) -> str:
         return parent if isinstance(parent, str) else self._text_id(parent)
@@ -397,7 +405,7 @@ class UnitOutliner:
         path: str,
         value: Any,
         owner: object,
-        references: list[Reference],
+        references: list[Any],
         name_prefix: str | None,
         depth: int,
     ) -> None:
@@ -434,7 +442,7 @@ class UnitOutliner:
         ):
             _text_references(path, value, references)
 
-    def _scalar(self, path: str, value: Any, references: list[Reference]) -> None:
+    def _scalar(self, path: str, value: Any, references: list[Any]) -> None:
         if value is None or not isinstance(value, _BSON_SCALARS):
             if value is None:
                 return

@@ -213,16 +213,28 @@ class UnitOutline:
     named: tuple[NamedElement, ...]
     """Elements with a qualified name, depth-first."""
     referring: tuple[ReferringElement, ...]
-    """Elements with references, depth-first."""
-    keys: tuple[ElementKey, ...]
-    """The stored ``$ID`` of every element (see :func:`element_key`)."""
+    """Elements with references, depth-first: every one with a reference by name or in text, and named
+    ones with any reference. An unnamed element that only points inside its unit is not listed (most
+    widgets: their GUIDs are only turned into text when the unit is built)."""
+    keys: tuple[ElementKey, ...] | bytes
+    """The stored ``$ID`` of every element (see :func:`element_key`); as one string of 16-byte GUIDs
+    when read back from a cache (split only if a lookup ever needs them, see :meth:`element_keys`)."""
     types: frozenset[str]
     """Every element type in the unit."""
     foreign_pointers: frozenset[str] = frozenset()
-    """``...Pointer`` targets that are not an element of this unit (in a sound model, none)."""
+    """``...Pointer`` targets of ``referring`` that are not an element of this unit (in a sound model,
+    none)."""
     naming: tuple[int, ...] = ()
     """Positions in ``referring`` of the elements with a by-name or in-text reference (the rest only
     point inside the unit): the graph resolves these up front and the others when asked."""
+
+
+def element_keys(outline: UnitOutline) -> tuple[ElementKey, ...]:
+    """The stored ``$ID`` of every element of an outline, however it keeps them."""
+    keys = outline.keys
+    if isinstance(keys, bytes):
+        return tuple(keys[start : start + 16] for start in range(0, len(keys), 16))
+    return keys
 
 
 def naming_positions(referring: Sequence[ReferringElement]) -> tuple[int, ...]:
@@ -239,7 +251,12 @@ def outline_of(elements: Sequence[ModelElement]) -> UnitOutline:
     """The outline of a unit's elements (root first, depth-first): for models read as elements."""
     root = elements[0]
     own = {e.id for e in elements}
-    referring = tuple(ReferringElement(e.id, e.type, e.references) for e in elements if e.references)
+    pointer = ReferenceKind.POINTER
+    referring = tuple(
+        ReferringElement(e.id, e.type, e.references)
+        for e in elements
+        if e.references and (e.qualified_name or any(r.kind is not pointer for r in e.references))
+    )
     return UnitOutline(
         root_id=root.id,
         root_type=root.type,
@@ -253,10 +270,7 @@ def outline_of(elements: Sequence[ModelElement]) -> UnitOutline:
         keys=tuple(element_key(e.id) for e in elements),
         types=frozenset(e.type for e in elements),
         foreign_pointers=frozenset(
-            r.target
-            for e in elements
-            for r in e.references
-            if r.kind is ReferenceKind.POINTER and r.target not in own
+            r.target for e in referring for r in e.references if r.kind is pointer and r.target not in own
         ),
         naming=naming_positions(referring),
     )
