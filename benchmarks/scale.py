@@ -191,6 +191,15 @@ def floor(*apps: Path) -> float:
 
 
 def timed_check(base: str, head: str, cwd: Path, cache: Path | None = None) -> tuple[float, int, int]:
+    """The faster of two ``mxota check`` runs, each in a fresh child process: wall seconds, exit code
+    and peak RSS (KiB). Two, as for the floor: the first may read files (or a fresh repository's
+    loose objects) from disk, and every ratio is meant against the page cache."""
+    first = _one_check(base, head, cwd, cache)
+    second = _one_check(base, head, cwd, cache)
+    return min(first, second)
+
+
+def _one_check(base: str, head: str, cwd: Path, cache: Path | None = None) -> tuple[float, int, int]:
     """Wall seconds, exit code and peak RSS (KiB) of one ``mxota check`` in a fresh child process."""
     command = [sys.executable, "-m", "analyzer", "check", base, head, "--format", "json:/dev/null"]
     if cache is not None:
@@ -229,7 +238,7 @@ def main(argv: list[str]) -> int:
     work = options.keep or Path(tempfile.mkdtemp(prefix="mxota-scale-"))
     try:
         base, head = work / "base", work / "head"
-        for stale in ("repo", "cache"):
+        for stale in ("repo", "cache", "git-cache"):
             shutil.rmtree(work / stale, ignore_errors=True)
         if options.keep is not None and base.is_dir() and head.is_dir():
             units, edited = len(list(base.glob("mprcontents/*/*/*.mxunit"))), options.edits  # kept from before
@@ -245,7 +254,7 @@ def main(argv: list[str]) -> int:
         floor_time = min(floor(base, head), floor(base, head))
         check_time, code, rss = timed_check(str(base), str(head), work)
         cache = work / "cache"
-        timed_check(str(base), str(head), work, cache)  # fills the cache
+        _one_check(str(base), str(head), work, cache)  # fills the cache
         warm_time, warm_code, warm_rss = timed_check(str(base), str(head), work, cache)
         repo = work / "repo"
         shutil.copytree(base, repo, symlinks=True)
@@ -256,7 +265,9 @@ def main(argv: list[str]) -> int:
         edit_head(repo, 1)
         subprocess.run([*git, "commit", "-qam", "one unit"], check=True)
         git_time, git_code, git_rss = timed_check("git:HEAD~1", "git:HEAD", repo)
-        git_warm, git_warm_code, _ = timed_check("git:HEAD~1", "git:HEAD", repo, cache)
+        git_cache = work / "git-cache"
+        _one_check("git:HEAD~1", "git:HEAD", repo, git_cache)  # what the last CI run of the branch left
+        git_warm, git_warm_code, _ = timed_check("git:HEAD~1", "git:HEAD", repo, git_cache)
         assert code == warm_code and git_code == git_warm_code, "the cache changed a verdict"
         print(f"floor (read + bson.decode both sides, one process): {floor_time:.1f} s")
         print("                                  wall     ratio          peak RSS")

@@ -184,15 +184,18 @@ class _Pairs(dict[str, str]):
     """After-id → before-id of every element on both sides. Elements of unchanged units pair with
     themselves without being listed: ``get`` answers for them, iteration and ``in`` do not."""
 
-    def __init__(self, after: SnapshotIndex, unchanged_units: set[str]) -> None:
+    def __init__(self, after: SnapshotIndex, unchanged_units: set[str], changed_ids: set[str]) -> None:
         super().__init__()
         self._after = after.elements
         self._unchanged_units = unchanged_units
+        self._changed_ids = changed_ids
 
     def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
         found = dict.get(self, key)
         if found is not None:
             return found
+        if key in self._changed_ids:  # an element of a changed unit is paired above, or not at all
+            return default
         if self._after.unit_of(key) in self._unchanged_units:  # answered without building the unit
             return key
         return default
@@ -212,9 +215,12 @@ def _match(
     changed_after: list[ModelElement],
 ) -> _Pairs:
     """After-id → before-id for every element that exists on both sides."""
-    pairs = _Pairs(after, unchanged_units)
+    pairs = _Pairs(after, unchanged_units, {element.id for element in changed_after})
+    # An element of a changed unit is on both sides when the other side's changed units hold it (an
+    # element moved between units changes both), or it is a named one: no map of every id is needed.
+    before_ids = {element.id for element in changed_before}
     for element in changed_after:
-        if element.id in before.elements:
+        if element.id in before_ids or before.elements.is_named(element.id):
             pairs[element.id] = element.id
     lost_units = [uid for uid in before.units if uid not in after.units]
     new_units = [uid for uid in after.units if uid not in before.units]

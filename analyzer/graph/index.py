@@ -89,6 +89,10 @@ class ElementLookup(Mapping[str, ModelElement]):
     def __contains__(self, element_id: object) -> bool:
         return isinstance(element_id, str) and (element_id in self._found or self._model(element_id) is not None)
 
+    def is_named(self, element_id: str) -> bool:
+        """Whether the id is a unit root or a named element (known without a map of every id)."""
+        return element_id in self._named
+
     def unit_of(self, element_id: str) -> str | None:
         """The unit that holds an element, without building it."""
         found = self._found.get(element_id)
