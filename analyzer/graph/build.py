@@ -1,13 +1,13 @@
 """Build the graph of one snapshot: documents linked by the references between them.
 
-The networkx graph has one node per unit (document, module, folder, domain model) with its ``type``,
-and an edge from a unit to every other unit it refers to (``kind`` ``name``: a by-name reference;
-``text``: a name inside an expression, XPath or template; ``pointer``) plus the unit containment tree
-(``contains``). It is the graph the rules' questions walk (what a native profile reaches, who refers to
-a document), a few thousand nodes even for a large app. The element level is kept beside it as plain
-lookups, resolved once: ``references`` gives each element's outgoing references to elements, and
-containment is the elements' own ``parent``. A networkx node per element (hundreds of thousands in a
-large app) cost more than everything else in a check and no query walked it.
+It is built from the units' outlines (``UnitOutline``: names, references, ids and types read at load),
+never from whole elements. Between documents: ``document_edges`` from a unit to every other unit it
+refers to (``kind`` ``name``: a by-name reference; ``text``: a name inside an expression, XPath or
+template), and the same as a networkx graph with the unit containment tree (``contains``), made on
+first use. The element level is kept beside it as plain lookups: ``references`` gives each element's
+resolved outgoing references (pointers inside a unit resolved when asked for), ``named`` every named
+element, ``element_units`` the unit of every named or referring element. A networkx node per element
+(hundreds of thousands in a large app) cost more than everything else in a check and no query walked it.
 
 By-name references that resolve to nothing in the project (``System.*``, excluded or deleted
 documents) are tolerated and recorded in ``dangling``, never fatal.

@@ -1,4 +1,7 @@
-"""Lookups over one snapshot that every layer above needs: elements by id, documents, modules."""
+"""Lookups over one snapshot that every layer above needs: elements by id, documents, modules.
+
+Made from the units' outlines; a unit's elements are built the first time one of them is asked for.
+"""
 
 from __future__ import annotations
 

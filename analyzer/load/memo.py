@@ -249,6 +249,10 @@ class ReadMemo:
         self._units[key] = entry
         return entry
 
+    def may_know(self) -> bool:
+        """Whether any unit could be known: one was read before in this run, or a store is there."""
+        return self.store is not None or bool(self._units)
+
     def knows(self, blob: str, unit_id: str) -> bool:
         """Whether this unit's bytes were read before (its root type and name are then known)."""
         return self._entry(blob, unit_id) is not None

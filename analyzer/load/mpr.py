@@ -269,7 +269,7 @@ class _UnitWalk:
         self._total_units, self._total_bytes = len(order), sum(sizes.values())
         splittable = self._total_bytes >= SPLIT_MIN_BYTES and _can_split()
         keys = dict(blobs)
-        if splittable and self.memo is not None and not self.v1:
+        if splittable and self.memo is not None and self.memo.may_know() and not self.v1:
             # Which units must be decoded decides the split: hash the files the tree has no blob id
             # for first (a read from the page cache), so units the memo or cache holds stay here.
             unnamed = [row for row in order if blobs[row.id] is None]
