@@ -159,7 +159,7 @@ def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, 
             root_name=root_name,
             root_qualified_name=root_qualified,
             count=int(count),
-            named=tuple(NamedElement(*entry) for entry in named),
+            named=tuple(map(NamedElement._make, named)),
             referring=tuple(
                 ReferringElement(
                     element_id,
