@@ -91,6 +91,10 @@ def test_the_seeds_are_valid() -> None:
 @example(b"\x05\x00\x00\x00\x00")
 @example(b"\xff\xff\xff\xff")
 @example(b"\x0c\x00\x00\x00\x10a\x00\x01\x00\x00\x00\x00")
+@example(  # an $ID of binary subtype 1: the outline keys it as plain bytes, as the elements' id reads
+    b"L\x00\x00\x00\x05$ID\x00\x10\x00\x00\x00\x01" + bytes(16) + b"\x02$Type\x00\x10\x00\x00\x00" + bytes(16)
+    + b"\x02\x01\x01\x01\x01\x00\x08\x00\x00\x00" + bytes(8) + b"\x00"
+)
 def test_unit_reader_arbitrary_bytes(data: bytes) -> None:
     read_unit(data)
 

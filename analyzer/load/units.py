@@ -331,8 +331,8 @@ class UnitOutliner:
         if raw_id.__class__ is bytes and len(raw_id) == 16:
             key: ElementKey = raw_id
         elif isinstance(raw_id, bytes):
-            self._text_id(raw_id)  # refuses it
-            key = raw_id
+            self._text_id(raw_id)  # refuses anything but 16 bytes
+            key = bytes(raw_id)  # a ``Binary`` of another subtype: the same GUID, compared as bytes
         else:
             key = str(raw_id)
         type_name = obj.get("$Type")
