@@ -452,3 +452,42 @@ def test_a_shared_unit_is_resolved_again_when_a_name_it_uses_changes() -> None:
     assert _graph_facts(like) == _graph_facts(build_graph(after))
     assert like.dangling == {"Shop.Order.Total": ("w",)}
     assert like.pieces["p"] is not head.pieces["p"] and like.pieces["m"] is head.pieces["m"]
+
+
+@pytest.mark.parametrize("scenario", ["c1-synced-attribute-removed", "a1-module-native-style"])
+def test_git_revisions_from_a_warm_cache_read_built_units_by_blob_id(tmp_path: Path, scenario: str) -> None:
+    """With every unit's outline in the cache, a `git:` check reads no unit until it looks into one;
+    the units it builds are then read from the repository by blob id, and the report is the same."""
+    from analyzer.cache import DiskUnitStore
+    from analyzer.load.files import GitTree
+
+    case = SCENARIOS_BY_NAME[scenario]
+    write_app(case.before(), tmp_path / "before")
+    write_app(case.after(), tmp_path / "after")
+    repo = tmp_path / "repo"
+    commit_revisions(repo, [tmp_path / "before", tmp_path / "after"])
+    plain = report("git:HEAD~1:app", "git:HEAD:app", repo, reuse=False)
+
+    def cached() -> str:
+        options = CheckOptions(
+            base="git:HEAD~1:app", head="git:HEAD:app", cwd=repo, today=TODAY,
+            unit_store=DiskUnitStore(tmp_path / "cache"),
+        )
+        return render_json(run_check(options))
+
+    assert cached() == plain  # fills the cache
+    reads: list[str] = []
+    original = GitTree.read_many
+
+    def counted(self: GitTree, paths: object) -> object:
+        wanted = list(paths)  # type: ignore[call-overload]
+        reads.extend(path for path in wanted if path.endswith(".mxunit"))
+        return original(self, wanted)
+
+    GitTree.read_many = counted  # type: ignore[method-assign, assignment]
+    try:
+        assert cached() == plain
+    finally:
+        GitTree.read_many = original  # type: ignore[method-assign]
+    units = len(list((tmp_path / "after").glob("mprcontents/*/*/*.mxunit")))
+    assert 0 < len(reads) < units // 2  # only the units the check looked into
