@@ -55,6 +55,16 @@ def commit_revisions(repo: Path, apps: list[Path]) -> None:
         git(repo, "commit", "-qm", f"revision {number}", "--allow-empty")
 
 
+def scenario_repo(tmp_path: Path, scenario: str) -> Path:
+    """A scenario's two apps written to ``before/`` and ``after/``, and a repository with both."""
+    case = SCENARIOS_BY_NAME[scenario]
+    write_app(case.before(), tmp_path / "before")
+    write_app(case.after(), tmp_path / "after")
+    repo = tmp_path / "repo"
+    commit_revisions(repo, [tmp_path / "before", tmp_path / "after"])
+    return repo
+
+
 def report(base: str, head: str, cwd: Path, reuse: bool) -> str:
     options = CheckOptions(base=base, head=head, cwd=cwd, reuse_units=reuse, today=TODAY)
     return render_json(run_check(options))
@@ -84,11 +94,7 @@ def test_a_memo_shares_the_elements_of_equal_units() -> None:
 )
 def test_git_revisions_check_the_same_with_and_without_fast_paths(tmp_path: Path, scenario: str) -> None:
     """A renamed module leaves its documents' bytes equal but their names new: they are walked again."""
-    case = SCENARIOS_BY_NAME[scenario]
-    write_app(case.before(), tmp_path / "before")
-    write_app(case.after(), tmp_path / "after")
-    repo = tmp_path / "repo"
-    commit_revisions(repo, [tmp_path / "before", tmp_path / "after"])
+    repo = scenario_repo(tmp_path, scenario)
     fast = report("git:HEAD~1:app", "git:HEAD:app", repo, reuse=True)
     assert fast == report("git:HEAD~1:app", "git:HEAD:app", repo, reuse=False)
     folders = report(str(tmp_path / "before"), str(tmp_path / "after"), tmp_path, reuse=False)
@@ -461,11 +467,7 @@ def test_git_revisions_from_a_warm_cache_read_built_units_by_blob_id(tmp_path: P
     from analyzer.cache import DiskUnitStore
     from analyzer.load.files import GitTree
 
-    case = SCENARIOS_BY_NAME[scenario]
-    write_app(case.before(), tmp_path / "before")
-    write_app(case.after(), tmp_path / "after")
-    repo = tmp_path / "repo"
-    commit_revisions(repo, [tmp_path / "before", tmp_path / "after"])
+    repo = scenario_repo(tmp_path, scenario)
     plain = report("git:HEAD~1:app", "git:HEAD:app", repo, reuse=False)
 
     def cached() -> str:

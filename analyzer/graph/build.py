@@ -98,13 +98,6 @@ class ModelGraph:
         return found if found is not None else self.index.elements.unit_of(element_id)
 
 
-class _Everything(frozenset[str]):
-    """Contains every string: with it, every pointer target is looked up in the whole model."""
-
-    def __contains__(self, item: object) -> bool:
-        return True
-
-
 class _StoredReferences(Mapping[str, tuple[Reference, ...]]):
     """Element id → its references as stored, read from its unit's outline on first use."""
 
@@ -219,8 +212,6 @@ def build_graph(
             units_of[entry.id] = unit_id
         if outline.foreign_pointers:
             foreign.update(dict.fromkeys((entry.id for entry in outline.referring), outline.foreign_pointers))
-    everywhere = _Everything()
-
     def resolve(
         source_id: str,
         element_references: tuple[Reference, ...],
@@ -233,13 +224,13 @@ def build_graph(
         go to ``dangling``, every name looked up to ``used``."""
         links: dict[str, ElementLink] = {}
         texts: list[Reference] = []
-        outside = foreign.get(source_id, frozenset()) if outlined else everywhere
+        outside = foreign.get(source_id, frozenset())
         for reference in element_references:
             kind = reference.kind
             target = reference.target
             if kind is ReferenceKind.POINTER:
                 # A pointer's target is in its own unit unless the outline says otherwise.
-                if target not in links and (target not in outside or target in elements):
+                if target not in links and ((outlined and target not in outside) or target in elements):
                     links[target] = ElementLink(target, "pointer", reference.property)
                 continue
             if used is not None:

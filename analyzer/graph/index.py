@@ -5,9 +5,10 @@ Made from the units' outlines; a unit's elements are built the first time one of
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TypeVar
 
 from analyzer.model.snapshot import (
     ElementKey,
@@ -20,6 +21,8 @@ from analyzer.model.snapshot import (
 )
 
 MODULE_TYPE = "Projects$ModuleImpl"
+
+_Picked = TypeVar("_Picked")
 
 
 def short_type(type_name: str) -> str:
@@ -117,16 +120,17 @@ class ElementLookup(Mapping[str, ModelElement]):
         return len(self._where)
 
 
-class _UnitElements(Mapping[str, tuple[ModelElement, ...]]):
-    """Unit id → its elements, built on first use."""
+class _ByUnit(Mapping[str, _Picked]):
+    """Unit id → something of its built elements (all of them, or the root), built on first use."""
 
-    __slots__ = ("_models",)
+    __slots__ = ("_models", "_pick")
 
-    def __init__(self, models: Mapping[str, UnitModel]) -> None:
+    def __init__(self, models: Mapping[str, UnitModel], pick: Callable[[tuple[ModelElement, ...]], _Picked]) -> None:
         self._models = models
+        self._pick = pick
 
-    def __getitem__(self, unit_id: str) -> tuple[ModelElement, ...]:
-        return self._models[unit_id].elements
+    def __getitem__(self, unit_id: str) -> _Picked:
+        return self._pick(self._models[unit_id].elements)
 
     def __contains__(self, unit_id: object) -> bool:
         return unit_id in self._models
@@ -138,11 +142,12 @@ class _UnitElements(Mapping[str, tuple[ModelElement, ...]]):
         return len(self._models)
 
 
-class _UnitRoots(_UnitElements):
-    """Unit id → its root element, built on first use."""
+def _all(elements: tuple[ModelElement, ...]) -> tuple[ModelElement, ...]:
+    return elements
 
-    def __getitem__(self, unit_id: str) -> tuple[ModelElement, ...]:
-        return self._models[unit_id].elements[0]  # type: ignore[return-value]
+
+def _root(elements: tuple[ModelElement, ...]) -> ModelElement:
+    return elements[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,10 +229,10 @@ def index_snapshot(snapshot: Snapshot) -> SnapshotIndex:
         snapshot=snapshot,
         elements=ElementLookup(snapshot.elements.models),
         units=MappingProxyType(units),
-        unit_roots=_UnitRoots(frozen_models),  # type: ignore[arg-type]
+        unit_roots=_ByUnit(frozen_models, _root),
         document_labels=MappingProxyType(labels),
         modules=MappingProxyType(modules),
-        unit_elements=_UnitElements(frozen_models),
+        unit_elements=_ByUnit(frozen_models, _all),
         unit_models=frozen_models,
         unit_types=MappingProxyType({unit_id: outline.root_type for unit_id, outline in outlines.items()}),
     )

@@ -249,6 +249,13 @@ class _UnitWalk:
         self.roots: dict[str, tuple[str, object]] = {}
         """Unit id → ``$Type`` and ``Name`` of its root object, for the units walked so far."""
         self.walked: dict[str, UnitModel] = {}
+        self.paths: dict[str, str] = {}
+        """Unit id → where its BSON is (``mprcontents/..`` or the ``.mpr``)."""
+        self.sizes: dict[str, int] = {}
+        self.blobs: dict[str, str | None] = {}
+        """Unit id → git blob id when the tree names it without reading (a ``git:`` tree)."""
+        self.known: dict[str, str] = {}
+        """Unit id → key of the units the memo has read before (not read again)."""
         self.pre_read: dict[str, tuple[bytes, str]] = {}
         """Unit id → bytes and blob id of units read ahead to decide the split (walked from these)."""
         self.element_count = 0
@@ -260,12 +267,12 @@ class _UnitWalk:
 
     def run(self) -> tuple[tuple[Unit, ...], ElementSequence]:
         order = self._containers_first()
-        paths = {row.id: self._path(row) for row in order}
-        sizes = self._check_sizes(order, paths)
+        paths = self.paths = {row.id: self._path(row) for row in order}
+        sizes = self.sizes = self._check_sizes(order, paths)
         # A git tree names each unit's blob without reading it: units the memo knows are not read.
         # Anything else is read and its bytes hashed (``_walk``): the ContentsHash in the Unit table is
         # not proof that a file is intact, and a broken unit must stop the check, not pass for its twin.
-        blobs = {row.id: self._content_key(paths[row.id]) for row in order}
+        blobs = self.blobs = {row.id: self._content_key(paths[row.id]) for row in order}
         self._total_units, self._total_bytes = len(order), sum(sizes.values())
         splittable = self._total_bytes >= SPLIT_MIN_BYTES and _can_split()
         keys = dict(blobs)
@@ -276,7 +283,7 @@ class _UnitWalk:
             for row, (_, data) in zip(unnamed, self.tree.read_many(paths[row.id] for row in unnamed), strict=True):
                 key = keys[row.id] = git_blob_id(data)
                 self.pre_read[row.id] = (data, key)  # the bytes hashed are the bytes walked
-        known = {
+        known = self.known = {
             unit_id: key
             for unit_id, key in keys.items()
             if key is not None and self.memo is not None and self.memo.knows(key, unit_id)
@@ -284,25 +291,17 @@ class _UnitWalk:
         containers = {row.container for row in order if row.container is not None and row.container != row.id}
         leaves = [row for row in order if row.id not in known and row.id not in containers]
         if splittable and sum(sizes[row.id] for row in leaves) >= SPLIT_MIN_BYTES:
-            self._run_split(order, paths, sizes, blobs, known, leaves)
+            self._run_split(order, leaves)
         else:
-            self._serial(order, paths, sizes, blobs, known)
+            self._serial(order)
         if self.element_count > self.limits.max_elements:
             raise too_many_elements(self.location, self.limits)
         units = tuple(self._unit(self.rows[unit_id], paths[unit_id]) for unit_id in sorted(self.walked))
         return units, ElementSequence(self.walked[unit_id] for unit_id in sorted(self.walked))
 
-    def _serial(
-        self,
-        rows: list[UnitRow],
-        paths: dict[str, str],
-        sizes: dict[str, int],
-        blobs: dict[str, str | None],
-        known: dict[str, str],
-        between: Callable[[], None] | None = None,
-    ) -> None:
+    def _serial(self, rows: list[UnitRow], between: Callable[[], None] | None = None) -> None:
         """Read and walk ``rows`` in order in this process (``between``: called before each)."""
-        pre_read = self.pre_read
+        paths, sizes, blobs, known, pre_read = self.paths, self.sizes, self.blobs, self.known, self.pre_read
         to_read = [paths[row.id] for row in rows if row.id not in known and row.id not in pre_read]
         contents = self.tree.read_many(to_read) if not self.v1 else iter(())
         for row in rows:
@@ -331,15 +330,7 @@ class _UnitWalk:
         if self.progress is not None:
             self.progress(self._done, self._total_units, self._read_bytes, self._total_bytes)
 
-    def _run_split(
-        self,
-        order: list[UnitRow],
-        paths: dict[str, str],
-        sizes: dict[str, int],
-        blobs: dict[str, str | None],
-        known: dict[str, str],
-        leaves: list[UnitRow],
-    ) -> None:
+    def _run_split(self, order: list[UnitRow], leaves: list[UnitRow]) -> None:
         """Walk half of the leaf units in a forked worker while this process walks the other half.
 
         Containers (modules, folders) are walked here first, so the worker knows every module name; it
@@ -350,7 +341,8 @@ class _UnitWalk:
             raise model_too_large(self.location, self.limits)
         position = {row.id: index for index, row in enumerate(order)}
         leaf_ids = {row.id for row in leaves}
-        self._serial([row for row in order if row.id not in leaf_ids], paths, sizes, blobs, known)
+        sizes = self.sizes
+        self._serial([row for row in order if row.id not in leaf_ids])
         # Shares by bytes (WORKER_SHARE), so both processes finish at about the same time.
         theirs: list[UnitRow] = []
         ours: list[UnitRow] = []
@@ -364,7 +356,7 @@ class _UnitWalk:
                 our_bytes += sizes[row.id]
         context = multiprocessing.get_context("fork")
         receiver, sender = context.Pipe(duplex=False)
-        worker = context.Process(target=self._worker, args=(sender, theirs, paths, blobs), daemon=True)
+        worker = context.Process(target=self._worker, args=(sender, theirs), daemon=True)
         worker.start()
         sender.close()
         for row in theirs:
@@ -377,29 +369,27 @@ class _UnitWalk:
 
         def take_ready() -> None:  # rebuild what has arrived, so it never piles up in memory
             while not finished[0] and not messages.empty():
-                finished[0] = self._take(messages.get(), sizes, position, errors)
+                finished[0] = self._take(messages.get(), position, errors)
 
         try:
-            self._serial(ours, paths, sizes, blobs, known, take_ready)
+            self._serial(ours, take_ready)
         except InputError as error:
             assert self._current is not None
             errors.append((position[self._current.id], error))
         while not finished[0]:
-            finished[0] = self._take(messages.get(), sizes, position, errors)
+            finished[0] = self._take(messages.get(), position, errors)
         drain.join()
         worker.join()
         receiver.close()
         if errors:
             raise min(errors, key=lambda found: found[0])[1]
 
-    def _worker(
-        self, sender: Any, rows: list[UnitRow], paths: dict[str, str], blobs: dict[str, str | None]
-    ) -> None:
+    def _worker(self, sender: Any, rows: list[UnitRow]) -> None:
         """In the forked worker: read, decode and walk ``rows``; send records back in batches."""
         self.memo, self.progress = None, None  # the parent remembers and tells what comes back
         batch: list[tuple[str, str, bytes, bytes]] = []
         row: UnitRow | None = None
-        pre_read = self.pre_read
+        paths, blobs, pre_read = self.paths, self.blobs, self.pre_read
         try:
             unread = (paths[r.id] for r in rows if r.id not in pre_read)
             contents = self.tree.read_many(unread) if not self.v1 else iter(())
@@ -429,7 +419,6 @@ class _UnitWalk:
     def _take(
         self,
         message: tuple[Any, ...],
-        sizes: dict[str, int],
         position: dict[str, int],
         errors: list[tuple[int, InputError]],
     ) -> bool:
@@ -445,7 +434,7 @@ class _UnitWalk:
                 self.element_count += outline.count
                 if self.memo is not None:
                     self.memo.remember(blob, place, type_name, name, model, record)
-                self._read_bytes += sizes[unit_id]
+                self._read_bytes += self.sizes[unit_id]
                 self._tell(1)
             return False
         if message[0] == "error":

@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeGuard
 
 from bson.int64 import Int64
 
@@ -74,15 +74,56 @@ def _text_references(path: str, text: str, references: list[Reference]) -> None:
             references.append(new_reference(path, token, ReferenceKind.TEXT))
 
 
-class UnitReader:
-    """Collects the elements of one unit; a class only to keep the walk's shared state in one place."""
+def _list_items(value: list[Any]) -> list[Any]:
+    """A BSON list without its leading marker (an int that says what the list holds)."""
+    return value[1:] if value and isinstance(value[0], int) and not isinstance(value[0], bool) else value
 
-    __slots__ = ("_depth_limit", "_elements", "_location", "_unit_id")
 
-    def __init__(self, unit_id: str, location: str, depth_limit: int) -> None:
-        self._unit_id = unit_id
+def _all_objects(items: list[Any]) -> bool:
+    """Whether a list holds objects with an ``$ID`` and nothing else: child elements."""
+    return bool(items) and all(isinstance(item, dict) and "$ID" in item for item in items)
+
+
+def _names_in_text(value: object, path: str) -> TypeGuard[str]:
+    """Whether a scalar at ``path`` is an expression, XPath or template whose qualified names are kept
+    as ``text`` references (a text field that is more than one bare qualified name)."""
+    return (
+        isinstance(value, str)
+        and "." in value
+        and path.rsplit(".", 1)[-1] in TEXT_FIELDS
+        and not QUALIFIED_NAME.match(value)
+    )
+
+
+class _UnitWalk:
+    """What both walks of a unit share: where it is (for messages) and how deep objects may nest."""
+
+    __slots__ = ("_depth_limit", "_location")
+
+    def __init__(self, location: str, depth_limit: int) -> None:
         self._location = location
         self._depth_limit = depth_limit
+
+    def _too_deep(self) -> NoReturn:
+        raise InputError(
+            self._location,
+            f"objects nested more than {self._depth_limit} deep (raise with --limit max_depth=N)",
+        )
+
+    def _guid(self, raw: bytes) -> str:
+        if len(raw) != 16:
+            raise InputError(self._location, f"an $ID of {len(raw)} bytes is not a GUID")
+        return guid(raw)
+
+
+class UnitReader(_UnitWalk):
+    """Collects the elements of one unit; a class only to keep the walk's shared state in one place."""
+
+    __slots__ = ("_elements", "_unit_id")
+
+    def __init__(self, unit_id: str, location: str, depth_limit: int) -> None:
+        super().__init__(location, depth_limit)
+        self._unit_id = unit_id
         self._elements: list[ModelElement] = []
 
     def read(
@@ -186,8 +227,8 @@ class UnitReader:
                 self._value(f"{path}.{key}", inner, owner, properties, references, name_prefix, depth + 1)
             return
         if isinstance(value, list):
-            items = value[1:] if value and isinstance(value[0], int) and not isinstance(value[0], bool) else value
-            if items and all(isinstance(item, dict) and "$ID" in item for item in items):
+            items = _list_items(value)
+            if _all_objects(items):
                 for position, item in enumerate(items):
                     self._object(item, owner, path, position, name_prefix, True, depth + 1)
                 return
@@ -201,12 +242,7 @@ class UnitReader:
                 self._value(f"{path}.{position}", item, owner, properties, references, name_prefix, depth + 1)
             return
         scalar = properties[_KEYS.setdefault(path, path)] = self._scalar(path, value, references)
-        if (
-            scalar.__class__ is str
-            and "." in scalar
-            and path.rsplit(".", 1)[-1] in TEXT_FIELDS
-            and not QUALIFIED_NAME.match(scalar)
-        ):
+        if _names_in_text(scalar, path):
             _text_references(path, scalar, references)
 
     def _scalar(self, path: str, value: Any, references: list[Reference]) -> Scalar:
@@ -229,16 +265,6 @@ class UnitReader:
             return f"datetime:{value.isoformat()}"
         raise InputError(self._location, f"property {path} has an unsupported BSON value ({type(value).__name__})")
 
-    def _too_deep(self) -> NoReturn:
-        raise InputError(
-            self._location,
-            f"objects nested more than {self._depth_limit} deep (raise with --limit max_depth=N)",
-        )
-
-    def _guid(self, raw: bytes) -> str:
-        if len(raw) != 16:
-            raise InputError(self._location, f"an $ID of {len(raw)} bytes is not a GUID")
-        return guid(raw)
 
 
 _BSON_SCALARS = (bool, float, int, str, bytes, datetime.datetime)
@@ -248,7 +274,7 @@ def _first(pair: tuple[int, object]) -> int:
     return pair[0]
 
 
-class UnitOutliner:
+class UnitOutliner(_UnitWalk):
     """Reads one unit's outline: what :class:`UnitReader` would find, without building elements.
 
     It walks the decoded document exactly as :class:`UnitReader` does (same order, same names, same
@@ -258,11 +284,10 @@ class UnitOutliner:
     ``outline_of(UnitReader(...).read(...)) == UnitOutliner(...).read(...)``.
     """
 
-    __slots__ = ("_depth_limit", "_keys", "_location", "_named", "_pointers", "_referring", "_types")
+    __slots__ = ("_keys", "_named", "_pointers", "_referring", "_types")
 
     def __init__(self, location: str, depth_limit: int) -> None:
-        self._location = location
-        self._depth_limit = depth_limit
+        super().__init__(location, depth_limit)
         self._named: list[NamedElement] = []
         self._referring: list[tuple[int, ReferringElement]] = []
         self._keys: list[ElementKey] = []
@@ -313,14 +338,8 @@ class UnitOutliner:
         return new_reference(pending[0], text, ReferenceKind.POINTER)
 
     def _text_id(self, raw: object) -> str:
-        if isinstance(raw, bytes) and raw.__class__ is bytes and len(raw) == 16:
-            h = (raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]).hex()
-            return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-        if isinstance(raw, bytes):
-            if len(raw) != 16:
-                raise InputError(self._location, f"an $ID of {len(raw)} bytes is not a GUID")
-            return guid(raw)
-        return str(raw)
+        """An element id as :class:`UnitReader` writes it (only for the elements an outline keeps)."""
+        return self._guid(raw) if isinstance(raw, bytes) else str(raw)
 
     def _object(
         self, obj: Mapping[str, Any], parent: object, name_prefix: str | None, qualify: bool, depth: int
@@ -419,8 +438,8 @@ class UnitOutliner:
                 self._value(f"{path}.{key}", inner, owner, references, name_prefix, depth + 1)
             return
         if isinstance(value, list):
-            items = value[1:] if value and isinstance(value[0], int) and not isinstance(value[0], bool) else value
-            if items and all(isinstance(item, dict) and "$ID" in item for item in items):
+            items = _list_items(value)
+            if _all_objects(items):
                 for item in items:
                     self._object(item, owner, name_prefix, True, depth + 1)
                 return
@@ -434,12 +453,7 @@ class UnitOutliner:
                 self._value(f"{path}.{position}", item, owner, references, name_prefix, depth + 1)
             return
         self._scalar(path, value, references)
-        if (
-            value.__class__ is str
-            and "." in value
-            and path.rsplit(".", 1)[-1] in TEXT_FIELDS
-            and not QUALIFIED_NAME.match(value)
-        ):
+        if _names_in_text(value, path):
             _text_references(path, value, references)
 
     def _scalar(self, path: str, value: Any, references: list[Any]) -> None:
@@ -454,9 +468,3 @@ class UnitOutliner:
                 references.append(new_reference(path, value, ReferenceKind.NAME))
         elif isinstance(value, bytes) and len(value) == 16 and path.endswith("Pointer"):
             self._pointer(path, bytes(value), references)
-
-    def _too_deep(self) -> NoReturn:
-        raise InputError(
-            self._location,
-            f"objects nested more than {self._depth_limit} deep (raise with --limit max_depth=N)",
-        )
