@@ -9,6 +9,7 @@ sides decoded, walked and compared. The corpus pairs are held to the same in ``t
 from __future__ import annotations
 
 import datetime
+import functools
 import io
 import shutil
 import subprocess
@@ -19,6 +20,19 @@ import pytest
 
 from analyzer.load.memo import ReadMemo, git_blob_id
 from analyzer.load.sources import load_source
+from analyzer.model.snapshot import (
+    ElementSequence,
+    MprFormat,
+    Reference,
+    ReferenceKind,
+    Snapshot,
+    SnapshotMeta,
+    SourceInfo,
+    SourceKind,
+    Unit,
+    UnitModel,
+    new_element,
+)
 from analyzer.pipeline import CheckOptions, run_check
 from analyzer.progress import LoadBar, wanted
 from analyzer.report.json_report import render_json
@@ -493,3 +507,100 @@ def test_git_revisions_from_a_warm_cache_read_built_units_by_blob_id(tmp_path: P
         GitTree.read_many = original  # type: ignore[method-assign]
     units = len(list((tmp_path / "after").glob("mprcontents/*/*/*.mxunit")))
     assert 0 < len(reads) < units // 2  # only the units the check looked into
+
+
+def _unit(
+    unit_id: str, unit_type: str, named: tuple[tuple[str, str], ...], refers_to: str | None = None
+) -> UnitModel:
+    """A document's unit model: its root and one named member per (id, qualified name); ``refers_to``:
+    a member that names that qualified name."""
+    root = new_element(unit_id, unit_type, unit_id, f"Shop.{unit_id}", "m", "Documents", 0, unit_id, {}, ())
+    members = [
+        new_element(eid, "Forms$TextBox", qname.rsplit(".", 1)[-1], qname, unit_id, "Widgets", i, unit_id, {}, ())
+        for i, (eid, qname) in enumerate(named)
+    ]
+    if refers_to is not None:
+        reference = Reference(property="Attribute", target=refers_to, kind=ReferenceKind.NAME)
+        members.append(
+            new_element(f"{unit_id}-ref", "Forms$TextBox", None, None, unit_id, "Widgets", 9, unit_id, {}, (reference,))
+        )
+    return UnitModel.of(unit_id, (root, *members))
+
+
+@functools.cache
+def _module() -> UnitModel:
+    """Module ``m`` (Shop): one unit model, as both loads of a check share a unit with equal bytes."""
+    return UnitModel.of(
+        "m", (new_element("m", "Projects$ModuleImpl", "Shop", "Shop", None, "Modules", 0, "m", {}, ()),)
+    )
+
+
+def _snapshot_of(models: list[UnitModel]) -> Snapshot:
+    """A snapshot of module ``m`` (Shop) and the given documents, in canonical order."""
+    module = _module()
+    meta = SnapshotMeta(
+        mpr_name="a.mpr", mpr_format=MprFormat.V2, format_version=2, product_version="10.0.0",
+        build_version="1", schema_hash="",
+    )
+    ordered = sorted([module, *models], key=lambda model: model.unit_id)
+    units = tuple(
+        Unit(id=m.unit_id, type=m.outline.root_type, container=None if m.unit_id == "m" else "m",
+             containment="Documents", contents_hash="", path="")
+        for m in ordered
+    )
+    return Snapshot(meta=meta, units=units, elements=ElementSequence(ordered), files=(),
+                    source=SourceInfo(kind=SourceKind.APP_DIRECTORY, location="test"))
+
+
+def test_a_graph_built_like_the_other_side_follows_names_held_twice() -> None:
+    """Real apps hold some qualified names twice; the first in canonical order is the one a name resolves
+    to. Taking a unit out or putting one in changes which one that is, and the graph built like the other
+    side's must say so, as one built alone does."""
+    from analyzer.graph.build import _names_like, build_graph
+
+    b = _unit("b", "Forms$Page", (("x1", "Shop.X"),))
+    c = _unit("c", "Forms$Page", (("x2", "Shop.X"), ("y1", "Shop.Y")))
+    d = _unit("d", "Forms$Page", (), refers_to="Shop.X")
+    e = _unit("e", "Forms$Page", (), refers_to="Shop.Y")
+    others = [_unit(f"z{i}", "Forms$Snippet", ((f"z{i}w", f"Shop.z{i}.w"),)) for i in range(12)]
+    before = _snapshot_of([b, c, d, e, *others])
+    # After: b no longer holds X (c's X is now the first), and a new unit "a" holds Y before c does.
+    a = _unit("a", "Forms$Page", (("y2", "Shop.Y"),))
+    after = _snapshot_of([_unit("b", "Forms$Page", ()), c, d, e, a, *others])
+    head = build_graph(before)
+    assert head.names["Shop.X"] == "x1" and head.names["Shop.Y"] == "y1"
+    assert _names_like(after.elements.models, head) is not None
+    like = build_graph(after, like=head)
+    assert _graph_facts(like) == _graph_facts(build_graph(after))
+    assert like.names["Shop.X"] == "x2" and like.names["Shop.Y"] == "y2"
+    assert [link.target for link in like.links("d-ref")] == ["x2"]
+    assert [link.target for link in like.links("e-ref")] == ["y2"]
+    assert like.pieces["z0"] is head.pieces["z0"]  # untouched units keep their links
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("project", ["openwallet-foundation-labs__farmworker-wallet-os", "SuperBypassUdinnn__SIGARA"])
+def test_corpus_graphs_built_like_the_other_side_equal_ones_built_alone(corpus: Path, project: str) -> None:
+    """Every consecutive pair of a real app: the second side's graph taken over from the first (names
+    patched unit by unit, links of shared units kept) equals one built alone, and the documents' links
+    read unit by unit equal the ones read reference by reference."""
+    from itertools import pairwise
+
+    from analyzer.graph.build import _names_like, build_graph
+    from analyzer.graph.queries import _links, _links_by_element
+
+    patched = 0
+    for before_path, after_path in pairwise(dict(corpus_revisions(corpus))[project]):
+        memo = ReadMemo()
+        after = load_source(str(after_path), memo=memo)
+        before = load_source(str(before_path), memo=memo)
+        head = build_graph(after)
+        patched += _names_like(before.elements.models, head) is not None
+        like = build_graph(before, like=head)
+        assert _graph_facts(like) == _graph_facts(build_graph(before))
+        for graph in (head, like):
+            doc_links, doc_targets, referrers = _links(graph)
+            assert (doc_links, doc_targets, dict(referrers)) == (lambda r: (r[0], r[1], dict(r[2])))(
+                _links_by_element(graph)
+            )
+    assert patched > 0

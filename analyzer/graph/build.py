@@ -15,8 +15,10 @@ documents) are tolerated and recorded in ``dangling``, never fatal.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, pairwise
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -64,6 +66,8 @@ class ModelGraph:
     """Element id → its references as stored (unresolved, every property), for elements that have any."""
     pieces: Mapping[str, _UnitLinks] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
     """Unit id → what the unit contributed (see ``like`` in :func:`build_graph`)."""
+    names_found: _Names | None = field(default=None, compare=False, repr=False)
+    """The named elements as found (see ``like`` in :func:`build_graph`)."""
     _networkx: list[nx.DiGraph[str]] = field(default_factory=list, compare=False, repr=False)
 
     @property
@@ -179,11 +183,123 @@ class _UnitLinks(NamedTuple):
     references: dict[str, tuple[ElementLink, ...]]
     name_references: list[tuple[str, str]]
     referring: list[tuple[str, str, str]]
-    edges: dict[str, str]
-    """Target unit → kind of the unit's first link into it."""
+    edges: dict[tuple[str, str], str]
+    """(This unit, target unit) → kind of the unit's first link into it."""
     dangling: list[tuple[str, str]]
     """(Unresolved name, referring element id), in order."""
     names_used: frozenset[str]
+    sources: dict[str, str]
+    """Id of every element with links → this unit."""
+    targets: frozenset[str]
+    """Targets of the unit's by-name and in-text links (what the document refers to)."""
+
+
+class _Names(NamedTuple):
+    """The named elements of a snapshot, as the graph looks them up."""
+
+    names: dict[str, str]
+    """Qualified name → element id, the first of that name in canonical order."""
+    named: dict[str, NamedElement]
+    """Element id → the named element (the last of that id)."""
+    units: dict[str, str]
+    """Element id → unit, for the named elements (the last of that id)."""
+    holders: dict[str, tuple[tuple[str, int, str], ...]] | None
+    """Qualified name held more than once (real apps have some) → (unit, position in its outline,
+    element id) of each holder; None when an element id is held twice (a damaged model), which a
+    patch does not follow."""
+
+
+def _names_of(models: tuple[UnitModel, ...]) -> _Names:
+    """Every named element of the snapshot, walked in canonical order."""
+    names: dict[str, str] = {}
+    named: dict[str, NamedElement] = {}
+    units: dict[str, str] = {}
+    total = 0
+    for model in models:
+        unit_id = model.unit_id
+        entries = model.outline.named
+        total += len(entries)
+        for entry in entries:
+            names.setdefault(entry.qualified_name, entry.id)
+            named[entry.id] = entry
+            units[entry.id] = unit_id
+    holders: dict[str, tuple[tuple[str, int, str], ...]] = {}
+    if len(named) != total:
+        return _Names(names, named, units, None)
+    if len(names) != total:
+        counts = Counter(entry.qualified_name for model in models for entry in model.outline.named)
+        for model in models:
+            for position, entry in enumerate(model.outline.named):
+                if counts[entry.qualified_name] > 1:
+                    found = holders.get(entry.qualified_name, ())
+                    holders[entry.qualified_name] = (*found, (model.unit_id, position, entry.id))
+    return _Names(names, named, units, holders)
+
+
+def _in_unit_order(models: tuple[UnitModel, ...]) -> bool:
+    """Whether the units are in the canonical order a patch relies on: by unit id, each once."""
+    return all(before.unit_id < after.unit_id for before, after in pairwise(models))
+
+
+def _names_like(models: tuple[UnitModel, ...], like: ModelGraph) -> tuple[_Names, set[str]] | None:
+    """The other side's named elements with the units that differ taken out and put in, and the names
+    they touch; None when that would not give what :func:`_names_of` gives or would not be cheaper."""
+    theirs = like.pieces
+    found = like.names_found
+    if (
+        found is None
+        or found.holders is None
+        or len(theirs) != len(like.index.snapshot.elements.models)
+        or not _in_unit_order(models)
+        or not _in_unit_order(like.index.snapshot.elements.models)
+    ):
+        return None
+    mine = {model.unit_id: model for model in models}
+    gone = [piece.model for unit_id, piece in theirs.items() if mine.get(unit_id) is not piece.model]
+    new = [model for model in models if (piece := theirs.get(model.unit_id)) is None or piece.model is not model]
+    if 4 * (len(gone) + len(new)) > len(models):
+        return None
+    names, named, units = dict(found.names), dict(found.named), dict(found.units)
+    holders = dict(found.holders)
+    touched: set[str] = set()
+    for model in gone:
+        for position, entry in enumerate(model.outline.named):
+            qualified_name = entry.qualified_name
+            touched.add(qualified_name)
+            del named[entry.id], units[entry.id]
+            if qualified_name in holders:
+                holder = (model.unit_id, position, entry.id)
+                holders[qualified_name] = tuple(h for h in holders[qualified_name] if h != holder)
+            else:
+                del names[qualified_name]
+    for model in new:
+        unit_id = model.unit_id
+        for position, entry in enumerate(model.outline.named):
+            qualified_name = entry.qualified_name
+            if entry.id in named:
+                return None  # an id held twice
+            touched.add(qualified_name)
+            named[entry.id] = entry
+            units[entry.id] = unit_id
+            if qualified_name in holders:
+                holders[qualified_name] = (*holders[qualified_name], (unit_id, position, entry.id))
+            elif qualified_name in names:  # now held twice: where is the one held so far?
+                other = names[qualified_name]
+                other_unit = units[other]
+                place = next(i for i, e in enumerate(mine[other_unit].outline.named) if e.id == other)
+                holders[qualified_name] = ((other_unit, place, other), (unit_id, position, entry.id))
+            else:
+                names[qualified_name] = entry.id
+    for qualified_name in touched:
+        held = holders.get(qualified_name)
+        if held is None:
+            continue
+        if held:
+            names[qualified_name] = min(held)[2]  # the first in canonical order
+        else:
+            names.pop(qualified_name, None)
+            del holders[qualified_name]
+    return _Names(names, named, units, holders), touched
 
 
 def build_graph(
@@ -192,26 +308,25 @@ def build_graph(
     """The graph of one snapshot, from its units' outlines; pure: the same snapshot always gives the same
     graph. No unit's elements are built for it.
 
-    ``like``: the graph of the other snapshot of a check. A unit both hold (the very same unit model)
-    whose referred names all resolve to the same elements in the same units keeps its links from it,
-    instead of resolving them again: the result is the same, at a fraction of the cost.
+    ``like``: the graph of the other snapshot of a check. Its named elements are taken over with the
+    units that differ taken out and put in (names held twice follow canonical order), and a unit both
+    hold (the very same unit model) whose referred names all resolve to the same elements in the same
+    units keeps its links from it, instead of resolving them again: the result is the same, at a
+    fraction of the cost. The whole graph is then gathered unit by unit, not element by element.
     """
     idx = index if index is not None else index_snapshot(snapshot)
     elements = idx.elements
     models = snapshot.elements.models
-    names: dict[str, str] = {}
-    named: dict[str, NamedElement] = {}
-    units_of: dict[str, str] = {}
+    patched = _names_like(models, like) if like is not None else None
+    found = patched[0] if patched is not None else _names_of(models)
+    names, named, named_units = found.names, found.named, found.units
+    units_of = named_units  # the named elements' units while links are resolved; see the end
     foreign: dict[str, frozenset[str]] = {}
     for model in models:
-        unit_id = model.unit_id
         outline = model.outline
-        for entry in outline.named:
-            names.setdefault(entry.qualified_name, entry.id)
-            named[entry.id] = entry
-            units_of[entry.id] = unit_id
         if outline.foreign_pointers:
             foreign.update(dict.fromkeys((entry.id for entry in outline.referring), outline.foreign_pointers))
+
     def resolve(
         source_id: str,
         element_references: tuple[Reference, ...],
@@ -254,8 +369,9 @@ def build_graph(
     def unit_links(model: UnitModel) -> _UnitLinks:
         unit_id = model.unit_id
         outline = model.outline
-        piece = _UnitLinks(model, {}, [], [], {}, [], frozenset())
+        piece = _UnitLinks(model, {}, [], [], {}, [], frozenset(), {}, frozenset())
         used: set[str] = set()
+        targets: set[str] = set()
         for position in outline.naming:
             source_id, source_type, element_references = outline.referring[position]
             links = resolve(source_id, element_references, True, piece.dangling, used)
@@ -263,30 +379,36 @@ def build_graph(
                 continue
             piece.references[source_id] = links
             piece.referring.append((source_id, source_type, unit_id))
+            piece.sources[source_id] = unit_id
             for link in links:
                 if link.kind == "pointer":
                     continue
                 piece.name_references.append((source_id, link.target))
+                targets.add(link.target)
                 target_unit = units_of[link.target]
                 if target_unit != unit_id:
-                    piece.edges.setdefault(target_unit, link.kind)
-        return piece._replace(names_used=frozenset(used))
+                    piece.edges.setdefault((unit_id, target_unit), link.kind)
+        return piece._replace(names_used=frozenset(used), targets=frozenset(targets))
 
     changed: set[str] = set()
     if like is not None:
         theirs, their_units = like.names, like.element_units
-        changed = {
-            name
-            for name, element_id in names.items()
-            if theirs.get(name) != element_id or their_units.get(element_id) != units_of[element_id]
-        }
-        changed.update(name for name in theirs if name not in names)
+        if patched is not None:
+            # Only the names of the units that differ can resolve differently.
+            changed = {
+                name
+                for name in patched[1]
+                if theirs.get(name) != names.get(name)
+                or (name in names and their_units.get(names[name]) != units_of[names[name]])
+            }
+        else:
+            changed = {
+                name
+                for name, element_id in names.items()
+                if theirs.get(name) != element_id or their_units.get(element_id) != units_of[element_id]
+            }
+            changed.update(name for name in theirs if name not in names)
     pieces: dict[str, _UnitLinks] = {}
-    references: dict[str, tuple[ElementLink, ...]] = {}
-    name_references: list[tuple[str, str]] = []
-    referring: list[tuple[str, str, str]] = []
-    document_edges: dict[tuple[str, str], str] = {}
-    dangling: dict[str, list[str]] = {}
     for model in models:
         unit_id = model.unit_id
         piece = like.pieces.get(unit_id) if like is not None else None
@@ -298,15 +420,35 @@ def build_graph(
         ):
             piece = unit_links(model)
         pieces[unit_id] = piece
+    # Gathered unit by unit (dict and list operations that run in C, not a step per element); a
+    # named element's unit wins over a referring one's, and among referring ones the first in order.
+    distinct = len(pieces) == len(models)
+    ordered = [pieces[model.unit_id] for model in models]
+    if not distinct:  # a unit id held twice: each occurrence counts, as in canonical order
+        ordered = [
+            piece if piece.model is model else unit_links(model)
+            for model, piece in zip(models, ordered, strict=True)
+        ]
+    references: dict[str, tuple[ElementLink, ...]] = {}
+    document_edges: dict[tuple[str, str], str] = {}
+    dangling: dict[str, list[str]] = {}
+    element_units: dict[str, str] = {}
+    for piece in reversed(ordered):
+        if piece.sources:
+            element_units.update(piece.sources)
+    for piece in ordered:
+        if not piece.references and not piece.dangling:
+            continue  # a unit without links has no edges either (a folder, a module)
         references.update(piece.references)
-        name_references.extend(piece.name_references)
-        referring.extend(piece.referring)
-        for source_id, _, _ in piece.referring:
-            units_of.setdefault(source_id, unit_id)
-        for target_unit, kind in piece.edges.items():
-            document_edges.setdefault((unit_id, target_unit), kind)
+        if not distinct:
+            for edge, kind in piece.edges.items():
+                document_edges.setdefault(edge, kind)
+        elif piece.edges:
+            document_edges.update(piece.edges)  # keys start with the piece's own unit: none is seen twice
         for name, source_id in piece.dangling:
             dangling.setdefault(name, []).append(source_id)
+    element_units.update(named_units)
+    units_of = element_units
     stored = _StoredReferences(
         idx.unit_models, lambda element_id: units_of.get(element_id) or elements.unit_of(element_id)
     )
@@ -316,10 +458,11 @@ def build_graph(
         names=MappingProxyType(names),
         dangling=MappingProxyType({name: tuple(ids) for name, ids in sorted(dangling.items())}),
         references=_LinkTable(references, stored, resolve, idx),
-        name_references=tuple(name_references),
+        name_references=tuple(chain.from_iterable(piece.name_references for piece in ordered)),
         named=named,  # plain dicts, never changed after this: the queries' hottest lookups
         element_units=units_of,
-        referring=tuple(referring),
+        referring=tuple(chain.from_iterable(piece.referring for piece in ordered)),
         stored_references=stored,
         pieces=pieces,
+        names_found=found,
     )

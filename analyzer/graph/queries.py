@@ -7,7 +7,7 @@ All answers are computed once per graph (:func:`analyze_native`) and kept as fro
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -78,8 +78,30 @@ def _element(mg: ModelGraph, element_id: str) -> ModelElement | None:
     return mg.index.elements.get(element_id)
 
 
-def _links(mg: ModelGraph) -> tuple[dict[str, set[str]], dict[str, set[str]], dict[str, set[str]]]:
-    """Document → referenced documents, document → referenced elements, element → referring documents."""
+def _links(mg: ModelGraph) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], Mapping[str, frozenset[str]]]:
+    """Document → referenced documents, document → referenced elements, element → referring documents
+    (the last made on first use: only a blast radius asks for it)."""
+    doc_links: dict[str, frozenset[str]] = {}
+    doc_targets: dict[str, frozenset[str]] = {}
+    pieces = mg.pieces
+    units = mg.element_units.items()
+    for unit_id, piece in pieces.items():
+        if piece.model.unit_id != unit_id or not piece.sources.items() <= units:
+            # Some element of the unit is also held by another unit (a damaged model): go by element.
+            return _links_by_element(mg)
+        if piece.targets:
+            doc_targets[unit_id] = piece.targets
+        if piece.edges:
+            doc_links[unit_id] = frozenset(target for _, target in piece.edges)
+    if len(pieces) != len(mg.index.snapshot.elements.models):
+        return _links_by_element(mg)
+    return doc_links, doc_targets, _Referrers(doc_targets)
+
+
+def _links_by_element(
+    mg: ModelGraph,
+) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], Mapping[str, frozenset[str]]]:
+    """:func:`_links` one reference at a time, each element counted in the unit that holds it."""
     doc_links: dict[str, set[str]] = {}
     doc_targets: dict[str, set[str]] = {}
     referrers: dict[str, set[str]] = {}
@@ -93,7 +115,39 @@ def _links(mg: ModelGraph) -> tuple[dict[str, set[str]], dict[str, set[str]], di
         referrers.setdefault(target, set()).add(source_unit)
         if target_unit != source_unit:
             doc_links.setdefault(source_unit, set()).add(target_unit)
-    return doc_links, doc_targets, referrers
+    return (
+        {unit: frozenset(links) for unit, links in doc_links.items()},
+        {unit: frozenset(targets) for unit, targets in doc_targets.items()},
+        MappingProxyType({target: frozenset(units) for target, units in referrers.items()}),
+    )
+
+
+class _Referrers(Mapping[str, frozenset[str]]):
+    """Element id → the documents that refer to it: ``doc_targets`` turned around on first use."""
+
+    __slots__ = ("_doc_targets", "_turned")
+
+    def __init__(self, doc_targets: Mapping[str, frozenset[str]]) -> None:
+        self._doc_targets = doc_targets
+        self._turned: dict[str, frozenset[str]] | None = None
+
+    def _all(self) -> dict[str, frozenset[str]]:
+        if self._turned is None:
+            turned: dict[str, set[str]] = {}
+            for unit_id, targets in self._doc_targets.items():
+                for target in targets:
+                    turned.setdefault(target, set()).add(unit_id)
+            self._turned = {target: frozenset(units) for target, units in turned.items()}
+        return self._turned
+
+    def __getitem__(self, element_id: str) -> frozenset[str]:
+        return self._all()[element_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def _subtree(mg: ModelGraph, root_id: str) -> list[ModelElement]:
@@ -245,8 +299,8 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
         synced_entities=MappingProxyType(dict(sorted(synced.items()))),
         synced_associations=frozenset(associations),
         microflows_called_from_nanoflows=frozenset(called),
-        referrers=MappingProxyType({k: frozenset(v) for k, v in referrers.items()}),
-        document_links=MappingProxyType({k: frozenset(v) for k, v in doc_links.items()}),
+        referrers=referrers,
+        document_links=MappingProxyType(doc_links),
     )
 
 
@@ -301,7 +355,7 @@ def _add_generalizations(mg: ModelGraph, synced: dict[str, SyncedEntity]) -> Non
                     queue.append(target)
 
 
-def _reach(mg: ModelGraph, start: Iterable[str], doc_links: Mapping[str, set[str]]) -> set[str]:
+def _reach(mg: ModelGraph, start: Iterable[str], doc_links: Mapping[str, frozenset[str]]) -> set[str]:
     reached: set[str] = set()
     queue = deque(unit for unit in start if _unit_type(mg, unit) in REACHABLE_DOCUMENTS)
     reached.update(queue)
