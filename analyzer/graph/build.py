@@ -366,6 +366,8 @@ def build_graph(
                 links[resolved] = ElementLink(resolved, "text", reference.property)
         return tuple(links.values())
 
+    name_kind = ReferenceKind.NAME
+
     def unit_links(model: UnitModel) -> _UnitLinks:
         unit_id = model.unit_id
         outline = model.outline
@@ -374,9 +376,19 @@ def build_graph(
         targets: set[str] = set()
         for position in outline.naming:
             source_id, source_type, element_references = outline.referring[position]
-            links = resolve(source_id, element_references, True, piece.dangling, used)
-            if not links:
-                continue
+            if len(element_references) == 1 and element_references[0].kind is name_kind:
+                # Nineteen of twenty: one reference by name (what ``resolve`` does, inline).
+                reference = element_references[0]
+                used.add(reference.target)
+                resolved = names.get(reference.target)
+                if resolved is None:
+                    piece.dangling.append((reference.target, source_id))
+                    continue
+                links: tuple[ElementLink, ...] = (ElementLink(resolved, "name", reference.property),)
+            else:
+                links = resolve(source_id, element_references, True, piece.dangling, used)
+                if not links:
+                    continue
             piece.references[source_id] = links
             piece.referring.append((source_id, source_type, unit_id))
             piece.sources[source_id] = unit_id

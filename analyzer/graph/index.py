@@ -203,17 +203,27 @@ def index_snapshot(snapshot: Snapshot) -> SnapshotIndex:
     for model in snapshot.elements.models:
         models.setdefault(model.unit_id, model)
     outlines = {unit_id: model.outline for unit_id, model in models.items()}
-    modules: dict[str, str] = {}
+    # The module of a unit is its own name if it is a module, else its container's: every unit climbed
+    # once, remembered for the units below it (a cycle of containers leads to no module).
+    module_of: dict[str, str | None] = {}
     for unit_id in units:
+        path: list[str] = []
         current: str | None = unit_id
-        seen: set[str] = set()
-        while current is not None and current in units and current not in seen:
-            seen.add(current)
+        found: str | None = None
+        while current is not None and current in units:
+            if current in module_of:
+                found = module_of[current]
+                break
+            if current in path:
+                break
+            path.append(current)
             outline = outlines.get(current)
             if outline is not None and outline.root_type == MODULE_TYPE and outline.root_name:
-                modules[unit_id] = outline.root_name
+                found = outline.root_name
                 break
             current = units[current].container
+        module_of.update(dict.fromkeys(path, found))
+    modules = {unit_id: module for unit_id in units if (module := module_of[unit_id]) is not None}
     labels: dict[str, str] = {}
     for unit_id, outline in outlines.items():
         if outline.root_qualified_name:
