@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, pairwise
 from types import MappingProxyType
-from typing import NamedTuple
-
-import networkx as nx
+from typing import TYPE_CHECKING, NamedTuple
 
 from analyzer.graph.index import SnapshotIndex, index_snapshot
 from analyzer.model.snapshot import NamedElement, Reference, ReferenceKind, Snapshot, UnitModel
+
+if TYPE_CHECKING:
+    import networkx as nx  # imported when the graph is first asked for: a check never asks
 
 
 class ElementLink(NamedTuple):
@@ -76,6 +77,8 @@ class ModelGraph:
         the unit tree and reference edges between units. Made on first use: the rules' questions are
         answered from the plain lookups, and adding a hundred thousand edges cost a third of a check."""
         if not self._networkx:
+            import networkx as nx  # here, not at the top: a fifth of the start-up time, for few callers
+
             idx = self.index
             graph: nx.DiGraph[str] = nx.DiGraph()
             graph.add_nodes_from((unit_id, {"type": root_type}) for unit_id, root_type in idx.unit_types.items())
