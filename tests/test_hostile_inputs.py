@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analyzer.errors import InputError
 from analyzer.load.files import DirectoryTree
@@ -1159,3 +1161,19 @@ def test_mpr_symlink_out_of_the_app_is_refused(tmp_path: Path) -> None:
     before = fingerprint(app)
     assert_refused(run_cli(["inspect", str(app)]), MPR_NAME, problem="outside the app directory")
     assert_unchanged(before, app)
+
+
+@given(st.text(alphabet="ab./\\:", max_size=16))
+def test_archive_member_names_are_normalised_as_pure_paths_would_be(name: str) -> None:
+    """Member names are split by hand for speed (thousands per widget folder); the result must be what
+    ``PurePosixPath`` gives, and ``..`` or an absolute or drive path must still be refused."""
+    from pathlib import PurePosixPath
+
+    from analyzer.load.files import _safe_relative
+
+    if not name or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        expected = None
+    else:
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        expected = None if ".." in parts else "/".join(part for part in parts if part not in ("", "."))
+    assert _safe_relative(name) == expected
