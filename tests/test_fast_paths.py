@@ -22,6 +22,7 @@ from analyzer.load.memo import ReadMemo, git_blob_id
 from analyzer.load.sources import load_source
 from analyzer.model.snapshot import (
     ElementSequence,
+    ModelElement,
     MprFormat,
     Reference,
     ReferenceKind,
@@ -382,6 +383,49 @@ def test_an_outline_answers_as_the_built_elements_do() -> None:
             assert outline_of(model.elements) == model.outline, model.unit_id
 
 
+def _unit(
+    unit_id: str, unit_type: str, named: tuple[tuple[str, str], ...], refers_to: str | None = None
+) -> UnitModel:
+    """A document's unit model: its root and one named member per (id, qualified name); ``refers_to``:
+    a member that names that qualified name."""
+    root = new_element(unit_id, unit_type, unit_id, f"Shop.{unit_id}", "m", "Documents", 0, unit_id, {}, ())
+    members = [
+        new_element(eid, "Forms$TextBox", qname.rsplit(".", 1)[-1], qname, unit_id, "Widgets", i, unit_id, {}, ())
+        for i, (eid, qname) in enumerate(named)
+    ]
+    if refers_to is not None:
+        reference = Reference(property="Attribute", target=refers_to, kind=ReferenceKind.NAME)
+        members.append(
+            new_element(f"{unit_id}-ref", "Forms$TextBox", None, None, unit_id, "Widgets", 9, unit_id, {}, (reference,))
+        )
+    return UnitModel.of(unit_id, (root, *members))
+
+
+@functools.cache
+def _module() -> UnitModel:
+    """Module ``m`` (Shop): one unit model, as both loads of a check share a unit with equal bytes."""
+    return UnitModel.of(
+        "m", (new_element("m", "Projects$ModuleImpl", "Shop", "Shop", None, "Modules", 0, "m", {}, ()),)
+    )
+
+
+def _snapshot_of(models: list[UnitModel]) -> Snapshot:
+    """A snapshot of module ``m`` (Shop) and the given documents, in canonical order."""
+    module = _module()
+    meta = SnapshotMeta(
+        mpr_name="a.mpr", mpr_format=MprFormat.V2, format_version=2, product_version="10.0.0",
+        build_version="1", schema_hash="",
+    )
+    ordered = sorted([module, *models], key=lambda model: model.unit_id)
+    units = tuple(
+        Unit(id=m.unit_id, type=m.outline.root_type, container=None if m.unit_id == "m" else "m",
+             containment="Documents", contents_hash="", path="")
+        for m in ordered
+    )
+    return Snapshot(meta=meta, units=units, elements=ElementSequence(ordered), files=(),
+                    source=SourceInfo(kind=SourceKind.APP_DIRECTORY, location="test"))
+
+
 def _graph_facts(graph: object) -> tuple[object, ...]:
     from analyzer.graph.build import ModelGraph
 
@@ -422,22 +466,9 @@ def test_a_shared_unit_is_resolved_again_when_a_name_it_uses_changes() -> None:
     """The page is the very same unit model on both sides, but the attribute it names is gone from the
     other side's domain model: its links are resolved again (the reference now dangles), not taken over."""
     from analyzer.graph.build import build_graph
-    from analyzer.model.snapshot import (
-        ElementSequence,
-        MprFormat,
-        Reference,
-        ReferenceKind,
-        Snapshot,
-        SnapshotMeta,
-        SourceInfo,
-        SourceKind,
-        Unit,
-        UnitModel,
-        new_element,
-    )
 
     def element(eid: str, etype: str, name: str | None, qname: str | None, parent: str | None, unit: str,
-                references: tuple[Reference, ...] = ()) -> object:
+                references: tuple[Reference, ...] = ()) -> ModelElement:
         return new_element(eid, etype, name, qname, parent, "Members", 0, unit, {}, references)
 
     def domain_model(with_attribute: bool) -> UnitModel:
@@ -447,23 +478,16 @@ def test_a_shared_unit_is_resolved_again_when_a_name_it_uses_changes() -> None:
         ]
         if with_attribute:
             members.append(element("x", "DomainModels$Attribute", "Total", "Shop.Order.Total", "e", "d"))
-        return UnitModel.of("d", tuple(members))  # type: ignore[arg-type]
+        return UnitModel.of("d", tuple(members))
 
-    page = UnitModel.of("p", (  # type: ignore[arg-type]
+    page = UnitModel.of("p", (
         element("p", "Forms$Page", "Cart", "Shop.Cart", "m", "p"),
         element("w", "Forms$TextBox", "box", "Shop.Cart.box", "p", "p",
                 (Reference(property="AttributeRef.Attribute", target="Shop.Order.Total", kind=ReferenceKind.NAME),)),
     ))
-    module = UnitModel.of("m", (element("m", "Projects$ModuleImpl", "Shop", "Shop", None, "m"),))  # type: ignore[arg-type]
-    meta = SnapshotMeta(mpr_name="a.mpr", mpr_format=MprFormat.V2, format_version=2, product_version="10.0.0",
-                        build_version="1", schema_hash="")
-    units = tuple(Unit(id=u, type=t, container=c, containment="Documents", contents_hash="", path="")
-                  for u, t, c in (("d", "DomainModels$DomainModel", "m"), ("m", "Projects$ModuleImpl", None),
-                                  ("p", "Forms$Page", "m")))
 
     def snapshot(with_attribute: bool) -> Snapshot:
-        return Snapshot(meta=meta, units=units, elements=ElementSequence((domain_model(with_attribute), module, page)),
-                        files=(), source=SourceInfo(kind=SourceKind.APP_DIRECTORY, location="test"))
+        return _snapshot_of([domain_model(with_attribute), page])
 
     before, after = snapshot(True), snapshot(False)
     head = build_graph(before)
@@ -507,49 +531,6 @@ def test_git_revisions_from_a_warm_cache_read_built_units_by_blob_id(tmp_path: P
         GitTree.read_many = original  # type: ignore[method-assign]
     units = len(list((tmp_path / "after").glob("mprcontents/*/*/*.mxunit")))
     assert 0 < len(reads) < units // 2  # only the units the check looked into
-
-
-def _unit(
-    unit_id: str, unit_type: str, named: tuple[tuple[str, str], ...], refers_to: str | None = None
-) -> UnitModel:
-    """A document's unit model: its root and one named member per (id, qualified name); ``refers_to``:
-    a member that names that qualified name."""
-    root = new_element(unit_id, unit_type, unit_id, f"Shop.{unit_id}", "m", "Documents", 0, unit_id, {}, ())
-    members = [
-        new_element(eid, "Forms$TextBox", qname.rsplit(".", 1)[-1], qname, unit_id, "Widgets", i, unit_id, {}, ())
-        for i, (eid, qname) in enumerate(named)
-    ]
-    if refers_to is not None:
-        reference = Reference(property="Attribute", target=refers_to, kind=ReferenceKind.NAME)
-        members.append(
-            new_element(f"{unit_id}-ref", "Forms$TextBox", None, None, unit_id, "Widgets", 9, unit_id, {}, (reference,))
-        )
-    return UnitModel.of(unit_id, (root, *members))
-
-
-@functools.cache
-def _module() -> UnitModel:
-    """Module ``m`` (Shop): one unit model, as both loads of a check share a unit with equal bytes."""
-    return UnitModel.of(
-        "m", (new_element("m", "Projects$ModuleImpl", "Shop", "Shop", None, "Modules", 0, "m", {}, ()),)
-    )
-
-
-def _snapshot_of(models: list[UnitModel]) -> Snapshot:
-    """A snapshot of module ``m`` (Shop) and the given documents, in canonical order."""
-    module = _module()
-    meta = SnapshotMeta(
-        mpr_name="a.mpr", mpr_format=MprFormat.V2, format_version=2, product_version="10.0.0",
-        build_version="1", schema_hash="",
-    )
-    ordered = sorted([module, *models], key=lambda model: model.unit_id)
-    units = tuple(
-        Unit(id=m.unit_id, type=m.outline.root_type, container=None if m.unit_id == "m" else "m",
-             containment="Documents", contents_hash="", path="")
-        for m in ordered
-    )
-    return Snapshot(meta=meta, units=units, elements=ElementSequence(ordered), files=(),
-                    source=SourceInfo(kind=SourceKind.APP_DIRECTORY, location="test"))
 
 
 def test_a_graph_built_like_the_other_side_follows_names_held_twice() -> None:
