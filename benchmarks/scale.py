@@ -1,6 +1,6 @@
 """Generate an enterprise-size app pair and print what checking it costs against the floor.
 
-    python -m benchmarks.scale [--copies N] [--source APP_DIR] [--keep DIR]
+    python -m benchmarks.scale [--copies N] [--source APP_DIR] [--keep DIR] [--rounds N]
 
 The generator replicates every module of a real MPR v2 app (by default the largest corpus revision,
 materialized from ../shared/corpus) N times, with fresh GUIDs and consistently renamed qualified names
@@ -9,7 +9,8 @@ few dozen realistic edits (page captions, a microflow expression, a new attribut
 to a temporary folder and removed afterwards (``--keep`` keeps it). The script prints, from one run: the
 floor (read and ``bson.decode`` every unit of both sides, one process), ``mxota check`` wall time and its
 ratio to the floor, mxota's peak RSS, and the same for a one-unit change read through ``git:`` revisions.
-This machine is shared and noisy: compare the ratios of one run, not absolute times.
+This machine is shared and its speed drifts by tens of percent within minutes: every measurement is
+taken in rounds, one after the other, and each ratio is between runs of the same round.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import bson
 
@@ -190,13 +192,24 @@ def floor(*apps: Path) -> float:
     return time.perf_counter() - start
 
 
-def timed_check(base: str, head: str, cwd: Path, cache: Path | None = None) -> tuple[float, int, int]:
-    """The faster of two ``mxota check`` runs, each in a fresh child process: wall seconds, exit code
-    and peak RSS (KiB). Two, as for the floor: the first may read files (or a fresh repository's
-    loose objects) from disk, and every ratio is meant against the page cache."""
-    first = _one_check(base, head, cwd, cache)
-    second = _one_check(base, head, cwd, cache)
-    return min(first, second)
+Run = tuple[float, int, int]
+"""One ``mxota check``: wall seconds, exit code, peak RSS in KiB."""
+
+
+class Round(NamedTuple):
+    """One round of measurements, run one after the other: the floor in seconds, and each check."""
+
+    floor: float
+    check: Run
+    warm: Run
+    git: Run
+    git_warm: Run
+
+
+def _span(times: Iterable[float]) -> str:
+    """``9.6-10.7 s``: the fastest and slowest of the rounds."""
+    ordered = sorted(times)
+    return f"{ordered[0]:.1f}-{ordered[-1]:.1f} s"
 
 
 def _one_check(base: str, head: str, cwd: Path, cache: Path | None = None) -> tuple[float, int, int]:
@@ -229,6 +242,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--copies", type=int, default=10, help="module copies (10 ≈ 25,000 units)")
     parser.add_argument("--source", type=Path, help="an MPR v2 app directory (default: the corpus)")
     parser.add_argument("--edits", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of every measurement (default 2)")
     parser.add_argument(
         "--keep", type=Path, help="keep the generated apps in this folder (and reuse them when already there)"
     )
@@ -248,15 +262,7 @@ def main(argv: list[str]) -> int:
             edited = edit_head(head, options.edits)
         size = sum(p.stat().st_size for p in base.glob("mprcontents/*/*/*.mxunit"))
         print(f"generated: {units} units, {size / 2**20:.0f} MiB of unit files per side, {edited} units edited")
-        # The floor is read from the page cache, as every check after it is: one untimed pass first,
-        # then the faster of two timed ones (a floor read from disk would flatter every ratio).
-        floor(base, head)
-        floor_time = min(floor(base, head), floor(base, head))
-        check_time, code, rss = timed_check(str(base), str(head), work)
-        cache = work / "cache"
-        _one_check(str(base), str(head), work, cache)  # fills the cache
-        warm_time, warm_code, warm_rss = timed_check(str(base), str(head), work, cache)
-        repo = work / "repo"
+        cache, repo, git_cache = work / "cache", work / "repo", work / "git-cache"
         shutil.copytree(base, repo, symlinks=True)
         git = ["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
         subprocess.run([*git, "init", "-q"], check=True)
@@ -264,20 +270,44 @@ def main(argv: list[str]) -> int:
         subprocess.run([*git, "commit", "-qm", "base"], check=True)
         edit_head(repo, 1)
         subprocess.run([*git, "commit", "-qam", "one unit"], check=True)
-        git_time, git_code, git_rss = timed_check("git:HEAD~1", "git:HEAD", repo)
-        git_cache = work / "git-cache"
-        _one_check("git:HEAD~1", "git:HEAD", repo, git_cache)  # what the last CI run of the branch left
-        git_warm, git_warm_code, _ = timed_check("git:HEAD~1", "git:HEAD", repo, git_cache)
-        assert code == warm_code and git_code == git_warm_code, "the cache changed a verdict"
-        print(f"floor (read + bson.decode both sides, one process): {floor_time:.1f} s")
-        print("                                  wall     ratio          peak RSS")
-        print(f"check, no cache                {check_time:7.1f} s  {check_time / floor_time:5.2f}x floor   "
-              f"{rss / 2**20:.2f} GiB   (targets: <= 1.5x, <= 2 GiB)")
-        print(f"check, warm --cache            {warm_time:7.1f} s  {warm_time / floor_time:5.2f}x floor   "
-              f"{warm_rss / 2**20:.2f} GiB")
-        print(f"one-unit git: check, no cache  {git_time:7.1f} s  {git_time / check_time:5.2f}x full check   "
-              f"{git_rss / 2**20:.2f} GiB   (target: <= 0.25x)")
-        print(f"one-unit git: check, warm cache{git_warm:7.1f} s  {git_warm / check_time:5.2f}x full check")
+        # Everything is read once untimed, so every timed run reads from the page cache (a floor read
+        # from disk would flatter every ratio; the first git run reads a fresh repository's loose
+        # objects), and each cache is left as the last CI run of the branch would leave it.
+        floor(base, head)
+        _one_check(str(base), str(head), work, cache)
+        _one_check("git:HEAD~1", "git:HEAD", repo)
+        _one_check("git:HEAD~1", "git:HEAD", repo, git_cache)
+        # Then rounds of every measurement, one after the other: this machine's speed drifts by tens of
+        # percent within minutes, so a ratio is taken between runs of the same round.
+        rounds = [
+            Round(
+                floor=floor(base, head),
+                check=_one_check(str(base), str(head), work),
+                warm=_one_check(str(base), str(head), work, cache),
+                git=_one_check("git:HEAD~1", "git:HEAD", repo),
+                git_warm=_one_check("git:HEAD~1", "git:HEAD", repo, git_cache),
+            )
+            for _ in range(options.rounds)
+        ]
+        codes = {(r.check[1], r.warm[1]) for r in rounds} | {(r.git[1], r.git_warm[1]) for r in rounds}
+        assert all(cold == warm for cold, warm in codes), "the cache changed a verdict"
+        print(f"{options.rounds} rounds; each ratio is between runs of one round (best and worst round shown)")
+        print(f"floor (read + bson.decode both sides, one process): {_span(r.floor for r in rounds)}")
+        print("                                  wall            ratio                 peak RSS")
+        rows: list[tuple[str, Callable[[Round], Run], Callable[[Round], float], str, str]] = [
+            ("check, no cache", lambda r: r.check, lambda r: r.floor, "floor", "(targets: <= 1.5x, <= 2 GiB)"),
+            ("check, warm --cache", lambda r: r.warm, lambda r: r.floor, "floor", ""),
+            ("one-unit git: check, no cache", lambda r: r.git, lambda r: r.check[0], "full check",
+             "(target: <= 0.25x)"),
+            ("one-unit git: check, warm cache", lambda r: r.git_warm, lambda r: r.check[0], "full check", ""),
+        ]
+        for label, run, against, unit, target in rows:
+            ratios = sorted(run(r)[0] / against(r) for r in rounds)
+            peak = max(run(r)[2] for r in rounds)
+            print(
+                f"{label:32}{_span(run(r)[0] for r in rounds):>14}  {ratios[0]:.2f}-{ratios[-1]:.2f}x {unit:10}"
+                f"  {peak / 2**20:.2f} GiB   {target}"
+            )
     finally:
         if options.keep is None:
             shutil.rmtree(work, ignore_errors=True)
