@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,7 +74,15 @@ WAIVED_ELEMENT = "FieldService.Visit_Customer"
 
 
 def _pinned(report: CheckReport) -> CheckReport:
-    return dataclasses.replace(report, tool_version=TEST_VERSION)
+    """The report with what depends on where the tests run pinned: the version, and no git repository
+    around the apps (paths inside one are tested on their own)."""
+
+    def outside_git(side: SideSummary) -> SideSummary:
+        return dataclasses.replace(side, source=dataclasses.replace(side.source, repository_path=None))
+
+    return dataclasses.replace(
+        report, tool_version=TEST_VERSION, base=outside_git(report.base), head=outside_git(report.head)
+    )
 
 
 def field_service_report() -> CheckReport:
@@ -82,9 +91,9 @@ def field_service_report() -> CheckReport:
     return _pinned(run_check(options))
 
 
-def store_scenario_report(directory: Path) -> CheckReport:
-    """field-service 1.0 with five variants applied (store, data-risk, ota-redeploy, ota and none findings),
-    and one data-risk finding waived the way the policy layer marks waivers."""
+def _write_store_scenario(directory: Path) -> None:
+    """field-service 1.0 as ``before`` and, as ``after``, with five variants applied (store, data-risk,
+    ota-redeploy, ota and none findings)."""
     base = field_service_1_0()
     head = base
     for name in STORE_VARIANTS:
@@ -93,6 +102,12 @@ def store_scenario_report(directory: Path) -> CheckReport:
     head = edit.add_attribute(head, "FieldService.Invoice", m.Attribute(name="DueDate", type="DateTime"))
     write_app(base, directory / "before")
     write_app(head, directory / "after")
+
+
+def store_scenario_report(directory: Path) -> CheckReport:
+    """field-service 1.0 with five variants applied (store, data-risk, ota-redeploy, ota and none findings),
+    and one data-risk finding waived the way the policy layer marks waivers."""
+    _write_store_scenario(directory)
     report = run_check(CheckOptions(base="before", head="after", cwd=directory))
     findings = tuple(
         dataclasses.replace(finding, waived=True, waiver_reason="Visits get customers in 2.0; accepted by QA (#42)")
@@ -527,3 +542,32 @@ def _no_stray_output(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
     yield
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_report_paths_start_at_the_top_of_the_git_repository(tmp_path: Path) -> None:
+    """Code scanning and pull-request annotations name files from the top of the repository: an app in a
+    subfolder gets the subfolder in front of every path, read from its folder or from a git revision,
+    and every path names a file of the repository."""
+    repo = tmp_path / "repo"
+    _write_store_scenario(repo / "mobile")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "apps"]):
+        subprocess.run([*git, *command], check=True, capture_output=True)
+    for base, head in (("mobile/before", "mobile/after"), ("git:HEAD:mobile/before", "git:HEAD:mobile/after")):
+        report = run_check(CheckOptions(base=base, head=head, cwd=repo))
+        paths = {artifact_path(finding, report) for finding in report.findings}
+        assert len(paths) > 3
+        assert all(path.startswith(("mobile/before/", "mobile/after/")) for path in paths), paths
+        assert all((repo / path).is_file() for path in paths), paths
+        sarif = json.loads(render_sarif(report))
+        uris = {
+            location["physicalLocation"]["artifactLocation"]["uri"]
+            for result in sarif["runs"][0]["results"]
+            for location in result["locations"]
+        }
+        assert uris == paths
+        annotated = re.findall(r"file=([^,:]+)", render_github(report))
+        assert annotated and all(path in {escape_property(p) for p in paths} for path in annotated), annotated
+    # Outside any repository the paths stay relative to the app folder (the golden files).
+    outside = store_scenario_report(tmp_path / "outside")
+    assert all(not artifact_path(finding, outside).startswith("after/") for finding in outside.findings)

@@ -94,12 +94,28 @@ def _load(spec: str, base: Path, reading: _Reading) -> Snapshot:
     if head.startswith(SQLITE_HEADER) or path.suffix.lower() == ".mpr":
         check_mpr_header(head, spec)
         tree = DirectoryTree(path.parent, SIDE_FILE_ROOTS)
-        return _load_tree(tree, path.name, path, SourceInfo(kind=SourceKind.MPR_FILE, location=spec), reading)
+        source = SourceInfo(kind=SourceKind.MPR_FILE, location=spec, repository_path=_repository_path(path.parent))
+        return _load_tree(tree, path.name, path, source, reading)
     if head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)) or path.suffix.lower() == ".mpk":
         return _load_package(path, spec, reading)
     if path.suffix.lower() == ".xml" or head.lstrip().startswith(b"<"):
         return xml_snapshot.read_snapshot_file(path, spec, limits)
     raise InputError(spec, "is not an app directory, .mpr, .mpk, git: revision or XML snapshot")
+
+
+def _repository_path(folder: Path) -> str | None:
+    """The app folder's path from the top of the git work tree around it (``""`` at the top), or None
+    when it is in none: the nearest folder above it that holds ``.git`` (a folder, or a file in a
+    linked work tree or submodule)."""
+    try:
+        real = folder.resolve()
+        for top in (real, *real.parents):
+            if (top / ".git").exists():
+                inside = real.relative_to(top).as_posix()
+                return "" if inside == "." else inside
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _choose_mpr(names: list[str], location: str) -> str:
@@ -126,7 +142,8 @@ def _load_directory(path: Path, spec: str, reading: _Reading) -> Snapshot:
         except (ValueError, OSError):
             raise InputError(f"{spec}/{mpr}", "symbolic link points outside the app directory") from None
     tree = DirectoryTree(path, SIDE_FILE_ROOTS)
-    return _load_tree(tree, mpr, mpr_file, SourceInfo(kind=SourceKind.APP_DIRECTORY, location=spec), reading)
+    source = SourceInfo(kind=SourceKind.APP_DIRECTORY, location=spec, repository_path=_repository_path(path))
+    return _load_tree(tree, mpr, mpr_file, source, reading)
 
 
 def _load_package(path: Path, spec: str, reading: _Reading) -> Snapshot:
@@ -162,7 +179,8 @@ def _load_git(spec: str, cwd: Path, reading: _Reading) -> Snapshot:
         raise InputError(spec, f"git revision {revision!r} does not exist")
     tree = GitTree(repo, resolved.decode("ascii"), subdir, spec)
     mpr = _choose_mpr(list(tree.paths()), spec)
-    return _load_via_copy(tree, mpr, SourceInfo(kind=SourceKind.GIT_REVISION, location=spec), reading)
+    source = SourceInfo(kind=SourceKind.GIT_REVISION, location=spec, repository_path=subdir.strip("/"))
+    return _load_via_copy(tree, mpr, source, reading)
 
 
 def _load_via_copy(tree: FileTree, mpr: str, source: SourceInfo, reading: _Reading) -> Snapshot:

@@ -438,6 +438,9 @@ class SourceInfo:
 
     kind: SourceKind
     location: str
+    repository_path: str | None = None
+    """Where the app folder sits in its git repository (``""`` at the top, ``"app"`` in a subfolder),
+    when it is in one: code scanning and pull-request annotations name files from the repository's top."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

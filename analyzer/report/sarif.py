@@ -76,19 +76,24 @@ _UNIT_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 
 
 def artifact_path(finding: Finding, report: CheckReport) -> str:
-    """The file a finding's change lives in, relative to the app directory.
+    """The file a finding's change lives in: relative to the top of the git repository when the app is in
+    one (its ``repository_path``), else to the app directory.
 
     A side file is its own path; a model element is in its document's unit (the base snapshot's for a
     removed element, the head's otherwise). Changes without a unit of their own (project metadata,
     native settings gathered from several files) point at the ``.mpr``: the app as a whole.
     """
     change = finding.change
-    if change.element_type == FILE_TYPE:
-        return change.qualified_name
     side = report.base if change.kind is ChangeKind.REMOVED else report.head
-    if _UNIT_ID.match(change.document_id):
-        return unit_path(change.document_id, side.meta.mpr_format, side.meta.mpr_name)
-    return side.meta.mpr_name
+    if change.element_type == FILE_TYPE:
+        path = change.qualified_name
+    elif _UNIT_ID.match(change.document_id):
+        path = unit_path(change.document_id, side.meta.mpr_format, side.meta.mpr_name)
+    else:
+        path = side.meta.mpr_name
+    # From the top of the repository when the app is in one: what code scanning and annotations expect.
+    folder = side.source.repository_path
+    return f"{folder}/{path}" if folder else path
 
 
 def _rule_name(rule_id: str) -> str:
