@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -59,6 +60,10 @@ class CheckOptions:
     """Told how each load goes (the CLI draws a bar on a terminal)."""
     unit_store: UnitStore | None = None
     """Where walked units outlive the run (``--cache DIR``); None: nothing kept."""
+    retain: Callable[[object], None] | None = None
+    """Handed the loaded and prepared snapshots before the report is returned, so a process about to
+    exit can leave them to the operating system: freeing a large app's millions of objects one by one
+    took 0.6-0.7 s at scale. None: they are freed as usual when the check returns."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +102,10 @@ def run_check(options: CheckOptions) -> CheckReport:
     )
     head = load(options.head)
     base = load(options.base) if options.base is not None else None
+    after = prepare(head)
+    before = prepare(base, like=after) if base is not None else None
+    if options.retain is not None:
+        options.retain((memo, head, base, after, before))
     policy = Policy(
         fail_on=options.fail_on or config.fail_on or DEFAULT_FAIL_ON,
         config=config,
@@ -104,7 +113,7 @@ def run_check(options: CheckOptions) -> CheckReport:
         mode="initial" if base is None else "rollback" if options.rollback else "release",
         require_ota_channel=options.require_ota_channel or config.require_ota_channel,
     )
-    return check_snapshots(base, head, ruleset, policy)
+    return check_snapshots(before, after, ruleset, policy)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import os
 import re
 import shutil
 import sqlite3
@@ -213,28 +214,25 @@ def _span(times: Iterable[float]) -> str:
 
 
 def _one_check(base: str, head: str, cwd: Path, cache: Path | None = None) -> tuple[float, int, int]:
-    """Wall seconds, exit code and peak RSS (KiB) of one ``mxota check`` in a fresh child process."""
+    """Wall seconds, exit code and peak RSS (KiB) of one ``mxota check`` in a fresh child process.
+
+    The peak comes from ``wait4`` on that child: mxota ends with ``os._exit`` (it leaves its models to
+    the operating system), so nothing inside it can report on the way out.
+    """
     command = [sys.executable, "-m", "analyzer", "check", base, head, "--format", "json:/dev/null"]
     if cache is not None:
         command += ["--cache", str(cache)]
-    code = (
-        "import resource, runpy, sys\n"
-        "sys.argv = ['mxota', *sys.argv[1:]]\n"
-        "try:\n"
-        "    runpy.run_module('analyzer', run_name='__main__')\n"
-        "finally:\n"
-        "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "    sys.stderr.write(f'peak-rss-kib {peak}\\n')\n"
-    )
     start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", code, *command[3:]], cwd=cwd, capture_output=True, check=False, text=True
-    )
+    child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert child.stderr is not None
+    errors = child.stderr.read().decode("utf-8", "replace")
+    _, status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - start
-    if done.returncode not in (0, 1):
-        raise SystemExit(f"mxota check failed: {done.stderr.strip()}")
-    peak = int(done.stderr.rsplit("peak-rss-kib ", 1)[1].split()[0])
-    return elapsed, done.returncode, peak
+    child.returncode = code = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    child.stderr.close()
+    if code not in (0, 1):
+        raise SystemExit(f"mxota check failed: {errors.strip()}")
+    return elapsed, code, usage.ru_maxrss
 
 
 def main(argv: list[str]) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -196,3 +198,31 @@ def test_snapshot_round_trip_through_the_cli(tmp_path: Path) -> None:
     code, out, _ = run("check", str(target), HEAD)
     assert code == 0
     assert out.startswith("mxota: OTA-REDEPLOY")
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("check", BASE, HEAD), 0),
+        (("check", BASE, HEAD, "--fail-on", "ota", "--format", "markdown"), 1),
+        (("push", BASE, HEAD, "--", sys.executable, "-c", "raise SystemExit(7)"), 7),
+        (("check", BASE), 2),
+        (("check", BASE, str(APPS / "no-such-app")), 3),
+        (("version",), 0),
+    ],
+)
+def test_the_console_entry_point_ends_with_the_same_code_and_output(args: tuple[str, ...], code: int) -> None:
+    """``mxota`` ends with ``os._exit`` (it leaves its models to the operating system): every exit code
+    and every byte of output must come out as when the command returns normally."""
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    done = subprocess.run(
+        [sys.executable, "-m", "analyzer", *args],
+        capture_output=True, text=True, check=False, timeout=120, env=buffered,
+    )
+    in_process, out, err = run(*args)
+    assert (done.returncode, done.stdout) == (in_process, out)
+    assert done.returncode == code
+    if code in (2, 3):
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("mxota: error: ")
+    else:
+        assert done.stderr == err == ""
