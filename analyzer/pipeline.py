@@ -22,7 +22,7 @@ from analyzer.load.config import find_config, read_config
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
 from analyzer.load.memo import Progress, ReadMemo, UnitStore
 from analyzer.load.rules import read_rule_files
-from analyzer.load.sources import load_source
+from analyzer.load.sources import load_source, read_ahead
 from analyzer.model.changes import Change, ChangeKind, PropertyChange
 from analyzer.model.config import NO_CONFIG, Config
 from analyzer.model.delivery import Channel, Delivery
@@ -101,8 +101,19 @@ def run_check(options: CheckOptions) -> CheckReport:
         progress=options.progress,
     )
     head = load(options.head)
-    base = load(options.base) if options.base is not None else None
-    after = prepare(head)
+    # While HEAD is prepared on this core, a worker hashes BASE's unit files when it is an app folder,
+    # so its load reads only the units HEAD does not hold (``read_ahead``); the memo is what uses them.
+    ahead = (
+        read_ahead(options.base, cwd=cwd, limits=options.limits)
+        if options.base is not None and memo is not None
+        else None
+    )
+    try:
+        after = prepare(head)
+        base = load(options.base, ahead=ahead) if options.base is not None else None
+    finally:
+        if ahead is not None:
+            ahead.close()
     before = prepare(base, like=after) if base is not None else None
     if options.retain is not None:
         options.retain((memo, head, base, after, before))

@@ -585,3 +585,133 @@ def test_corpus_graphs_built_like_the_other_side_equal_ones_built_alone(corpus: 
                 _links_by_element(graph)
             )
     assert patched > 0
+
+
+# ------------------------------------------------------------------------- a folder base read ahead
+
+
+def _app_copy(tmp_path: Path, name: str) -> Path:
+    copy = tmp_path / name
+    shutil.copytree(APPS / name, copy)
+    return copy
+
+
+def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The unit files read through a :class:`DirectoryTree` from now on, in this process."""
+    from analyzer.load.files import DirectoryTree
+
+    reads: list[str] = []
+    read = DirectoryTree.read
+
+    def counted(tree: DirectoryTree, path: str) -> bytes:
+        if path.startswith("mprcontents/"):
+            reads.append(path)
+        return read(tree, path)
+
+    monkeypatch.setattr(DirectoryTree, "read", counted)
+    return reads
+
+
+def test_unit_digests_are_the_blob_ids_of_the_unit_files_that_read_cleanly(tmp_path: Path) -> None:
+    """What the worker hashes goes through the tree's own checks; what it cannot read it leaves out."""
+    import dataclasses
+    import os
+
+    from analyzer.load.ahead import unit_digests
+    from analyzer.load.limits import DEFAULT_LIMITS
+
+    app = _app_copy(tmp_path, "field-service-1.1")
+    units = sorted(app.glob("mprcontents/*/*/*.mxunit"))
+    expected = {
+        path.relative_to(app).as_posix(): (len(path.read_bytes()), git_blob_id(path.read_bytes())) for path in units
+    }
+    outside = tmp_path / "outside.mxunit"
+    outside.write_bytes(b"not of this app")
+    (units[0].parent / "link.mxunit").symlink_to(outside)
+    os.mkfifo(units[0].parent / "fifo.mxunit")
+    assert unit_digests(app, DEFAULT_LIMITS) == expected
+    largest = max(size for size, _ in expected.values())
+    small = dataclasses.replace(DEFAULT_LIMITS, max_unit_bytes=largest - 1)
+    assert unit_digests(app, small) == {path: found for path, found in expected.items() if found[0] < largest}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the read ahead forks, on Linux only")
+def test_a_folder_base_read_ahead_is_not_read_again_where_head_holds_its_units(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analyzer.load.ahead import can_fork
+    from analyzer.load.sources import read_ahead
+
+    if not can_fork():
+        pytest.skip("one core: nothing to read ahead on")
+    base, head = str(APPS / "field-service-1.0"), str(APPS / "field-service-1.1")
+    plain = load_source(base)
+    memo = ReadMemo()
+    load_source(head, memo=memo)
+    ahead = read_ahead(base)
+    assert ahead is not None
+    head_units = {unit.path for unit in load_source(head).units}
+    old, new = APPS / "field-service-1.0", APPS / "field-service-1.1"
+    not_in_head = sorted(
+        unit.path for unit in plain.units
+        if unit.path not in head_units or (old / unit.path).read_bytes() != (new / unit.path).read_bytes()
+    )
+    reads = _counting_reads(monkeypatch)
+    try:
+        read = load_source(base, memo=memo, ahead=ahead)
+    finally:
+        ahead.close()
+    assert read == plain
+    assert 0 < len(not_in_head) < len(plain.units) // 2
+    assert sorted(reads) == not_in_head  # the rest known by the digests: not read in this process
+    assert read_ahead("git:HEAD") is None and read_ahead(str(APPS / "no-such-app")) is None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the read ahead forks, on Linux only")
+def test_a_unit_file_changed_after_it_was_hashed_ahead_is_refused_when_built(tmp_path: Path) -> None:
+    """A folder that changes while the check reads it: the unit built later is not the unit hashed."""
+    from analyzer.cache import DiskUnitStore
+    from analyzer.errors import InputError
+    from analyzer.load.ahead import can_fork
+    from analyzer.load.sources import read_ahead
+
+    if not can_fork():
+        pytest.skip("one core: nothing to read ahead on")
+    app = _app_copy(tmp_path, "field-service-1.1")
+    load_source(str(app), memo=ReadMemo(store=DiskUnitStore(tmp_path / "cache")))  # every unit stored
+    ahead = read_ahead(str(app))
+    assert ahead is not None
+    ahead.take()
+    page = next(path for path in sorted(app.glob("mprcontents/*/*/*.mxunit")) if b"Forms$Page" in path.read_bytes())
+    hashed = page.read_bytes()
+    page.write_bytes(hashed.replace(b"Documentation\x00", b"Documentatiom\x00", 1))  # after it was hashed
+    assert page.read_bytes() != hashed
+    memo = ReadMemo(store=DiskUnitStore(tmp_path / "cache"))
+    snapshot = load_source(str(app), memo=memo, ahead=ahead)
+    assert memo.stored == len(snapshot.units)  # nothing read: every unit known by the digests
+    model = next(m for m in snapshot.elements.models if m.unit_id == page.stem)
+    with pytest.raises(InputError, match="changed while mxota was reading the app"):
+        _ = model.elements
+    # Not known to the memo: read here, and kept under the hash of the bytes read, not the digest's.
+    fresh = ReadMemo()
+    load_source(str(app), memo=fresh, ahead=ahead)
+    assert fresh.knows(git_blob_id(page.read_bytes()), page.stem)
+    assert not fresh.knows(git_blob_id(hashed), page.stem)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the read ahead forks, on Linux only")
+def test_a_read_ahead_whose_worker_died_leaves_every_file_to_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    from analyzer.load.ahead import can_fork
+    from analyzer.load.sources import read_ahead
+
+    if not can_fork():
+        pytest.skip("one core: nothing to read ahead on")
+    base = str(APPS / "field-service-1.0")
+    ahead = read_ahead(base)
+    assert ahead is not None
+    ahead._process.kill()  # a worker killed (out of memory) before it sent anything
+    ahead._process.join()
+    assert ahead.take() == {}
+    reads = _counting_reads(monkeypatch)
+    assert load_source(base, memo=ReadMemo(), ahead=ahead) == load_source(base)
+    assert len(reads) >= len(load_source(base).units)

@@ -17,7 +17,7 @@ import subprocess
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -49,6 +49,12 @@ class FileTree(Protocol):
 
     def blob_id(self, path: str) -> str | None:
         """The git object id of a file when the tree knows it without reading the file, else None."""
+        ...
+
+    @property
+    def stable(self) -> bool:
+        """Whether a file's bytes are fixed once the tree is open (a git revision, an archive in memory).
+        A folder's are not: bytes read from it are keyed by their own hash, never by a blob id it holds."""
         ...
 
 
@@ -104,7 +110,19 @@ class DirectoryTree:
         self._subtrees = subtrees
         self._paths: tuple[str, ...] | None = None
         self._sizes: dict[str, int] = {}
+        self._blobs: dict[str, str] = {}
         self._folders_inside: dict[str, bool] = {"": True}
+
+    @property
+    def stable(self) -> bool:
+        return False
+
+    def adopt_digests(self, digests: Mapping[str, tuple[int, str]]) -> None:
+        """Take sizes and blob ids read ahead (:mod:`analyzer.load.ahead`): the files are not stat-ed
+        before reading, and units a memo knows by those ids are not read at all."""
+        for path, (size, blob) in digests.items():
+            self._sizes[path] = size
+            self._blobs[path] = blob
 
     def _inside(self, path: Path) -> bool:
         try:
@@ -224,7 +242,7 @@ class DirectoryTree:
             yield path, self.read(path)
 
     def blob_id(self, path: str) -> str | None:
-        return None
+        return self._blobs.get(path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +346,10 @@ class ZipTree:
     def blob_id(self, path: str) -> str | None:
         return None
 
+    @property
+    def stable(self) -> bool:
+        return True
+
 
 
 def run_git(args: list[str], cwd: Path, what: str) -> bytes:
@@ -376,6 +398,10 @@ class GitTree:
     def blob_id(self, path: str) -> str:
         """The git object id of a file: equal ids mean equal bytes, without reading them."""
         return self._entry(path)[0]
+
+    @property
+    def stable(self) -> bool:
+        return True
 
     def paths(self) -> tuple[str, ...]:
         return tuple(sorted(self._blobs))

@@ -6,12 +6,12 @@ read-only medium, is read as it is and never touched.
 
 from __future__ import annotations
 
+import functools
 import gc
 import multiprocessing
 import os
 import queue
 import sqlite3
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -23,6 +23,7 @@ import bson
 from bson.errors import BSONError
 
 from analyzer.errors import InputError
+from analyzer.load.ahead import can_fork
 from analyzer.load.files import FileTree, one_line
 from analyzer.load.limits import Limits
 from analyzer.load.memo import (
@@ -274,7 +275,7 @@ class _UnitWalk:
         # not proof that a file is intact, and a broken unit must stop the check, not pass for its twin.
         blobs = self.blobs = {row.id: self._content_key(paths[row.id]) for row in order}
         self._total_units, self._total_bytes = len(order), sum(sizes.values())
-        splittable = self._total_bytes >= SPLIT_MIN_BYTES and _can_split()
+        splittable = self._total_bytes >= SPLIT_MIN_BYTES and can_fork()
         keys = dict(blobs)
         if splittable and self.memo is not None and self.memo.may_know() and not self.v1:
             # Which units must be decoded decides the split: hash the files the tree has no blob id
@@ -318,7 +319,7 @@ class _UnitWalk:
             elif row.id in known:
                 data, blob = None, known[row.id]
             else:
-                data, blob = next(contents)[1], blobs.get(row.id)
+                data, blob = next(contents)[1], blobs.get(row.id) if self.tree.stable else None
             self._read_bytes += sizes[row.id]
             if self._read_bytes > self.limits.max_model_bytes:
                 raise model_too_large(self.location, self.limits)
@@ -399,7 +400,8 @@ class _UnitWalk:
                 place = self._walk(row, paths[row.id], data, None)
                 type_name, name = self.roots[row.id]
                 record = encode_record(type_name, name, place, self.walked.pop(row.id).outline)
-                batch.append((row.id, blobs.get(row.id) or git_blob_id(data), record, data))
+                blob = blobs.get(row.id) if self.tree.stable else None
+                batch.append((row.id, blob or git_blob_id(data), record, data))
                 if len(batch) >= 256:
                     sender.send(("units", batch))
                     batch = []
@@ -532,7 +534,8 @@ class _UnitWalk:
             fresh = outline is None
             if outline is None:
                 if document is None:  # known bytes at a new place (a module renamed): read them after all
-                    data = self.tree.read(path)
+                    assert blob is not None
+                    data = _read_known(self.tree, path, blob, where)
                     document = decode_unit(data, where, self.limits)
                 outliner = UnitOutliner(where, self.limits.max_depth)
                 try:
@@ -542,7 +545,11 @@ class _UnitWalk:
                         where, "objects nested too deeply to read (lower than --limit max_depth allows)"
                     ) from None
             # Built later from the bytes read now, or read again by blob id (a git tree) when not read.
-            model = unit_model(place, outline, data if data is not None else _reader(self.tree, path), where)
+            if data is None:
+                assert blob is not None
+                model = unit_model(place, outline, functools.partial(_read_known, self.tree, path, blob, where), where)
+            else:
+                model = unit_model(place, outline, data, where)
             if memo is not None and blob is not None:
                 memo.remember(blob, place, type_name, name, model, store=fresh)
         self.walked[row.id] = model
@@ -576,14 +583,13 @@ runs slower than alone: measured at scale (317 MiB of units), 0.44 left the cold
 at 12.6 s and 0.38 at 12.2 s."""
 
 
-def _reader(tree: FileTree, path: str) -> Callable[[], bytes]:
-    """Read a unit's bytes again when its elements are built (a unit whose blob id was enough)."""
-    return lambda: tree.read(path)
-
-
-def _can_split() -> bool:
-    """A second core, and ``fork`` (Linux: the worker inherits the tree, limits and module names)."""
-    return sys.platform == "linux" and (os.cpu_count() or 1) > 1
+def _read_known(tree: FileTree, path: str, blob: str, where: str) -> bytes:
+    """The bytes of a unit known by its blob id, read now (its elements are built, or it moved): refused
+    when they are no longer those bytes, as when an app folder changes while the check reads it."""
+    data = tree.read(path)
+    if git_blob_id(data) != blob:
+        raise InputError(where, "unit file changed while mxota was reading the app; run the check again")
+    return data
 
 
 def _drain(receiver: Any, into: queue.SimpleQueue[tuple[Any, ...]]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from analyzer.errors import InputError
 from analyzer.load import xml_snapshot
+from analyzer.load.ahead import UnitDigests, start_digests
 from analyzer.load.files import DirectoryTree, FileTree, GitTree, ZipTree, run_git
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
 from analyzer.load.memo import Progress, ReadMemo
@@ -40,6 +41,7 @@ class _Reading:
     limits: Limits
     memo: ReadMemo | None
     progress: Progress | None
+    ahead: UnitDigests | None = None
 
 
 def load_source(
@@ -50,16 +52,18 @@ def load_source(
     native_template: str | None = None,
     memo: ReadMemo | None = None,
     progress: Progress | None = None,
+    ahead: UnitDigests | None = None,
 ) -> Snapshot:
     """Read one snapshot of an app from the source the user named.
 
     ``native_template`` names a Native Template folder for apps that do not keep theirs inside the app
     directory (``resources/native_template/`` is found without it). Loads that share a ``memo`` reuse
     each other's decoded units and widget packages where the bytes are equal (see :mod:`memo`);
-    ``progress`` is told how the unit reading goes.
+    ``progress`` is told how the unit reading goes; ``ahead``: the unit files' digests being computed
+    by :func:`read_ahead` for this source.
     """
     base = cwd if cwd is not None else Path.cwd()
-    snapshot = _load(spec, base, _Reading(limits, memo, progress))
+    snapshot = _load(spec, base, _Reading(limits, memo, progress, ahead))
     if native_template is None or snapshot.source.kind is SourceKind.XML_SNAPSHOT:
         return snapshot
     template = Path(native_template)
@@ -71,6 +75,23 @@ def load_source(
     extra = tuple(s for s in native_settings(facts) if s.kind == "template")
     merged = {(s.kind, s.key): s for s in (*snapshot.native, *extra)}
     return dataclasses.replace(snapshot, native=tuple(sorted(merged.values())))
+
+
+def read_ahead(spec: str, *, cwd: Path | None = None, limits: Limits = DEFAULT_LIMITS) -> UnitDigests | None:
+    """Start hashing the unit files of an app folder (or of the folder around a ``.mpr``) in a worker,
+    for a later :func:`load_source` of the same source to take (see :mod:`analyzer.load.ahead`); None
+    for any other source, and wherever it cannot help. The caller closes what it gets."""
+    if spec.startswith("git:"):
+        return None  # a git tree names each file's blob id without reading it
+    path = (cwd if cwd is not None else Path.cwd()) / spec
+    try:
+        if path.is_dir():
+            return start_digests(path, limits)
+        if path.suffix.lower() == ".mpr" and path.is_file():
+            return start_digests(path.parent, limits)
+    except OSError:
+        return None  # the load itself says what is wrong
+    return None
 
 
 def _load(spec: str, base: Path, reading: _Reading) -> Snapshot:
@@ -200,6 +221,8 @@ def _load_tree(tree: FileTree, mpr: str, mpr_file: Path, source: SourceInfo, rea
     else:
         location, mpr_location = source.location, f"{source.location}/{mpr}"
     tables = read_tables(mpr_file, mpr_location, limits)
+    if reading.ahead is not None and isinstance(tree, DirectoryTree) and reading.ahead.root == tree.root:
+        tree.adopt_digests(reading.ahead.take())
     units, elements = build_units_and_elements(
         tables, tree, mpr, location, limits, reading.memo, reading.progress
     )

@@ -45,6 +45,10 @@ class MemoryTree:
     def blob_id(self, path: str) -> str | None:
         return None
 
+    @property
+    def stable(self) -> bool:
+        return True
+
 
 def fuzz_unit(data: bytes) -> None:
     """BSON unit reader: ``decode_unit`` then ``UnitReader``."""
