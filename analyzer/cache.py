@@ -14,6 +14,7 @@ The directory must be as trusted as mxota itself: whoever can write it can chang
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from analyzer.load.memo import RECORD_FORMAT
 
 MAX_RECORD_BYTES = 256 * 1024 * 1024
 """A record larger than this is not read (a damaged cache must not exhaust memory)."""
+
+_OPEN_RECORD = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+"""A record is opened without waiting on whatever might sit at its name (a FIFO is a miss)."""
 
 
 class DiskUnitStore:
@@ -35,14 +39,23 @@ class DiskUnitStore:
         return self.root / key[:2] / key
 
     def get(self, key: str) -> bytes | None:
-        # Plain ``os`` calls on a string path: a warm run reads tens of thousands of records, and
-        # pathlib's parsing was a fifth of that.
+        # Plain ``os`` calls on a string path, and one ``read`` of the size the open file has: a warm run
+        # reads tens of thousands of records, pathlib's parsing was a fifth of that, and a buffered
+        # ``read(limit)`` set aside the whole limit for every record (2-5 s for 51,670 records, 0.5 s so).
         try:
-            with open(f"{self._prefix}{key[:2]}{os.sep}{key}", "rb") as stream:  # noqa: PTH123
-                record = stream.read(MAX_RECORD_BYTES + 1)
+            descriptor = os.open(f"{self._prefix}{key[:2]}{os.sep}{key}", _OPEN_RECORD)
         except OSError:
             return None
-        return record if len(record) <= MAX_RECORD_BYTES else None
+        try:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode) or status.st_size > MAX_RECORD_BYTES:
+                return None
+            record = os.read(descriptor, status.st_size)
+        except OSError:
+            return None
+        finally:
+            os.close(descriptor)
+        return record  # a short read is a damaged record: its checksum fails and it is a miss
 
     def put(self, key: str, record: bytes) -> None:
         if not self.writable:

@@ -235,6 +235,29 @@ def test_a_cache_directory_gives_the_same_snapshot_and_is_read_back(tmp_path: Pa
     assert third.stored == len(plain.units) - 1
 
 
+def test_a_cache_record_that_is_not_a_plain_small_file_is_a_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read by the size the open file has: a record over the limit, a FIFO or a folder at a record's
+    name is a miss (never a hang, never a read of the whole limit); a plain record reads back whole."""
+    import os
+
+    import analyzer.cache as cache_module
+    from analyzer.cache import DiskUnitStore
+
+    store = DiskUnitStore(tmp_path)
+    keys = ["aa" + "0" * 62, "ab" + "0" * 62, "ac" + "0" * 62, "ad" + "0" * 62]
+    store.put(keys[0], b"r" * 1000)
+    assert store.get(keys[0]) == b"r" * 1000
+    monkeypatch.setattr(cache_module, "MAX_RECORD_BYTES", 999)
+    assert store.get(keys[0]) is None
+    os.mkfifo(store.root / "ab")  # not a folder: no record under it
+    (store.root / "ac").mkdir()
+    os.mkfifo(store.root / "ac" / keys[2])
+    (store.root / "ad" / keys[3]).mkdir(parents=True)
+    assert [store.get(key) for key in keys[1:]] == [None, None, None]
+
+
 def test_a_cache_that_cannot_be_written_is_skipped(tmp_path: Path) -> None:
     from analyzer.cache import DiskUnitStore
 
