@@ -32,6 +32,7 @@ from analyzer.model.snapshot import (
     SourceKind,
     Unit,
     UnitModel,
+    element_key,
     new_element,
 )
 from analyzer.pipeline import CheckOptions, run_check
@@ -738,3 +739,79 @@ def test_a_read_ahead_whose_worker_died_leaves_every_file_to_the_load(monkeypatc
     reads = _counting_reads(monkeypatch)
     assert load_source(base, memo=ReadMemo(), ahead=ahead) == load_source(base)
     assert len(reads) >= len(load_source(base).units)
+
+
+# --------------------------------------------------------------------- unnamed ids, without the map
+
+
+def test_an_unnamed_id_is_found_by_search_in_the_unit_the_map_would_give(tmp_path: Path) -> None:
+    """A check asks for few unnamed ids (a changed widget, a side file no unit holds): each unit's ids
+    are searched instead of making the map of every id, and the answer is the map's, for ids kept as
+    tuples (a fresh walk) and as one string of GUIDs (read back from a cache)."""
+    from analyzer.cache import DiskUnitStore
+    from analyzer.graph.index import ElementLookup
+
+    app = str(APPS / "field-service-1.1")
+    fresh = load_source(app)
+    load_source(app, memo=ReadMemo(store=DiskUnitStore(tmp_path)))
+    stored = load_source(app, memo=ReadMemo(store=DiskUnitStore(tmp_path)))
+    assert all(isinstance(model.outline.keys, bytes) for model in stored.elements.models)
+    absent = ["javascriptsource/x/y.js", "native:dependency:react-native-ble", "00000000-0000-0000-0000-000000000000"]
+    for snapshot in (fresh, stored):
+        models = snapshot.elements.models
+        ids = [element.id for element in snapshot.elements] + absent
+        mapped = ElementLookup(models)
+        where = mapped._where
+        searched = ElementLookup(models)
+        for element_id in ids:
+            expected = where.get(element_key(element_id)) or where.get(element_id)
+            assert searched._scan(element_id) is expected, element_id
+        assert searched._where_map is None
+    # An id held by two units (a damaged model): the last in canonical order, as in the map.
+    twice = [
+        UnitModel.of(unit_id, (
+            new_element(unit_id, "Forms$Page", unit_id, f"Shop.{unit_id}", "m", "Documents", 0, unit_id, {}, ()),
+            new_element("twice", "Forms$TextBox", None, None, unit_id, "Widgets", 0, unit_id, {}, ()),
+        ))
+        for unit_id in ("p1", "p2")
+    ]
+    lookup = ElementLookup(_snapshot_of(twice).elements.models)
+    assert lookup.unit_of("twice") == "p2" == ElementLookup(_snapshot_of(twice).elements.models)._where["twice"].unit_id
+
+
+def test_many_lookups_of_unnamed_ids_make_the_map_once() -> None:
+    from analyzer.graph.index import SCANS_BEFORE_MAP, ElementLookup
+
+    snapshot = load_source(str(APPS / "field-service-1.1"))
+    lookup = ElementLookup(snapshot.elements.models)
+    unnamed = [element.id for element in snapshot.elements if not lookup.is_named(element.id)]
+    assert len(unnamed) > SCANS_BEFORE_MAP
+    for element_id in unnamed[:SCANS_BEFORE_MAP]:
+        assert lookup.unit_of(element_id) is not None
+    assert lookup._where_map is None
+    for element_id in unnamed[SCANS_BEFORE_MAP:]:
+        assert lookup.unit_of(element_id) is not None
+    assert lookup._where_map is not None
+
+
+def test_a_search_of_ids_kept_as_one_string_never_matches_across_two_ids() -> None:
+    import dataclasses
+    import uuid
+
+    from analyzer.graph.index import ElementLookup
+
+    first, second = "11111111-2222-3333-4444-555555555555", "66666666-7777-8888-9999-aaaaaaaaaaaa"
+    model = UnitModel.of("p1", (
+        new_element(first, "Forms$Page", "P", "Shop.P", "m", "Documents", 0, "p1", {}, ()),
+        new_element(second, "Forms$TextBox", None, None, first, "Widgets", 0, "p1", {}, ()),
+    ))
+    first_key, second_key = element_key(first), element_key(second)
+    assert isinstance(first_key, bytes) and isinstance(second_key, bytes)
+    joined = first_key + second_key
+    packed = UnitModel("p1", dataclasses.replace(model.outline, keys=joined), elements=model.elements)
+    lookup = ElementLookup((packed,))
+    straddling = joined[8:24]  # the second half of one id and the first half of the next
+    text = str(uuid.UUID(bytes_le=straddling))
+    assert element_key(text) == straddling
+    assert lookup._scan(second) is packed
+    assert lookup._scan(text) is None
