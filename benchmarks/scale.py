@@ -8,7 +8,8 @@ materialized from ../shared/corpus) N times, with fresh GUIDs and consistently r
 few dozen realistic edits (page captions, a microflow expression, a new attribute). Everything is written
 to a temporary folder and removed afterwards (``--keep`` keeps it). The script prints, from one run: the
 floor (read and ``bson.decode`` every unit of both sides, one process), ``mxota check`` wall time and its
-ratio to the floor, mxota's peak RSS, and the same for a one-unit change read through ``git:`` revisions.
+ratio to the floor, mxota's peak RSS, and the same for a one-unit change read through ``git:`` revisions,
+and for ``git:HEAD~1`` against the repository's working folder (the pull-request gate of docs/ci.md).
 This machine is shared and its speed drifts by tens of percent within minutes: every measurement is
 taken in rounds, one after the other, and each ratio is between runs of the same round.
 """
@@ -205,6 +206,8 @@ class Round(NamedTuple):
     warm: Run
     git: Run
     git_warm: Run
+    folder_warm: Run
+    """``git:HEAD~1`` against the repository's working folder, as docs/ci.md runs a pull-request gate."""
 
 
 def _span(times: Iterable[float]) -> str:
@@ -275,6 +278,7 @@ def main(argv: list[str]) -> int:
         _one_check(str(base), str(head), work, cache)
         _one_check("git:HEAD~1", "git:HEAD", repo)
         _one_check("git:HEAD~1", "git:HEAD", repo, git_cache)
+        _one_check("git:HEAD~1", ".", repo, git_cache)
         # Then rounds of every measurement, one after the other: this machine's speed drifts by tens of
         # percent within minutes, so a ratio is taken between runs of the same round.
         rounds = [
@@ -284,6 +288,7 @@ def main(argv: list[str]) -> int:
                 warm=_one_check(str(base), str(head), work, cache),
                 git=_one_check("git:HEAD~1", "git:HEAD", repo),
                 git_warm=_one_check("git:HEAD~1", "git:HEAD", repo, git_cache),
+                folder_warm=_one_check("git:HEAD~1", ".", repo, git_cache),
             )
             for _ in range(options.rounds)
         ]
@@ -298,6 +303,7 @@ def main(argv: list[str]) -> int:
             ("one-unit git: check, no cache", lambda r: r.git, lambda r: r.check[0], "full check",
              "(target: <= 0.25x)"),
             ("one-unit git: check, warm cache", lambda r: r.git_warm, lambda r: r.check[0], "full check", ""),
+            ("git base, working folder, warm", lambda r: r.folder_warm, lambda r: r.check[0], "full check", ""),
         ]
         for label, run, against, unit, target in rows:
             ratios = sorted(run(r)[0] / against(r) for r in rounds)

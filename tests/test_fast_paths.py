@@ -815,3 +815,28 @@ def test_a_search_of_ids_kept_as_one_string_never_matches_across_two_ids() -> No
     assert element_key(text) == straddling
     assert lookup._scan(second) is packed
     assert lookup._scan(text) is None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the worker forks, on Linux only")
+def test_a_folder_with_a_cache_is_hashed_half_here_and_half_in_a_worker(
+    split_always: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the walk, a large folder's units are keyed by their hash to find what the cache holds:
+    this process reads the first half, a worker hashes the second, and the units the cache knows from
+    the worker's half are read here only when built."""
+    from analyzer.cache import DiskUnitStore
+    from analyzer.load.ahead import can_fork
+
+    if not can_fork():
+        pytest.skip("one core: no worker")
+    app = str(APPS / "field-service-1.1")
+    plain = load_source(app)
+    load_source(app, memo=ReadMemo(store=DiskUnitStore(tmp_path)))  # the cache knows every unit
+    reads = _counting_reads(monkeypatch)
+    memo = ReadMemo(store=DiskUnitStore(tmp_path))
+    loaded = load_source(app, memo=memo)
+    read_before_building = len(reads)
+    assert memo.stored == len(plain.units)
+    assert read_before_building == len(plain.units) // 2
+    assert loaded == plain  # builds every unit: the worker's half is read now, and checked
+    assert len(reads) == len(plain.units)

@@ -72,24 +72,24 @@ class UnitDigests:
         self._receiver.close()
 
 
-def start_digests(root: Path, limits: Limits) -> UnitDigests | None:
-    """Start hashing the unit files under ``root/mprcontents``; None where that cannot help (no unit
-    folder, one core, no ``fork``)."""
+def start_digests(root: Path, limits: Limits, paths: list[str] | None = None) -> UnitDigests | None:
+    """Start hashing the unit files under ``root/mprcontents`` (``paths``: these files of ``root``
+    only); None where that cannot help (no unit folder, one core, no ``fork``)."""
     if not can_fork() or not (root / UNIT_FOLDER).is_dir():
         return None
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_digest, args=(sender, root, limits), daemon=True)
+    process = context.Process(target=_digest, args=(sender, root, limits, paths), daemon=True)
     process.start()
     sender.close()
     return UnitDigests(root, process, receiver)
 
 
-def _digest(sender: Any, root: Path, limits: Limits) -> None:
+def _digest(sender: Any, root: Path, limits: Limits, paths: list[str] | None) -> None:
     """In the forked worker: read and hash every unit file it may, and send the digests in one message."""
     try:
         with contextlib.suppress(BaseException):  # the parent then reads every file itself
-            sender.send(unit_digests(root, limits))
+            sender.send(unit_digests(root, limits, paths))
     finally:
         sender.close()
         # Leave at once: no interpreter shutdown, no flushing of streams whose locks another thread
@@ -97,12 +97,12 @@ def _digest(sender: Any, root: Path, limits: Limits) -> None:
         os._exit(0)
 
 
-def unit_digests(root: Path, limits: Limits) -> dict[str, tuple[int, str]]:
-    """Path → (size, git blob id) of the unit files under ``root/mprcontents`` that read cleanly, in
-    path order; files over the size limits are left to the load, which refuses them."""
+def unit_digests(root: Path, limits: Limits, paths: list[str] | None = None) -> dict[str, tuple[int, str]]:
+    """Path → (size, git blob id) of the unit files under ``root/mprcontents`` (or of ``paths``) that
+    read cleanly, in order; files over the size limits are left to the load, which refuses them."""
     tree = DirectoryTree(root)
-    names: list[str] = []
-    for folder, subfolders, files in os.walk(root / UNIT_FOLDER):
+    names: list[str] = list(paths) if paths is not None else []
+    for folder, subfolders, files in os.walk(root / UNIT_FOLDER) if paths is None else ():
         subfolders.sort()
         inside = Path(folder).relative_to(root).as_posix()
         names.extend(f"{inside}/{name}" for name in sorted(files))

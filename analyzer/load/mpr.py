@@ -23,8 +23,8 @@ import bson
 from bson.errors import BSONError
 
 from analyzer.errors import InputError
-from analyzer.load.ahead import can_fork
-from analyzer.load.files import FileTree, one_line
+from analyzer.load.ahead import can_fork, start_digests
+from analyzer.load.files import DirectoryTree, FileTree, one_line
 from analyzer.load.limits import Limits
 from analyzer.load.memo import (
     Progress,
@@ -280,10 +280,7 @@ class _UnitWalk:
         if splittable and self.memo is not None and self.memo.may_know() and not self.v1:
             # Which units must be decoded decides the split: hash the files the tree has no blob id
             # for first (a read from the page cache), so units the memo or cache holds stay here.
-            unnamed = [row for row in order if blobs[row.id] is None]
-            for row, (_, data) in zip(unnamed, self.tree.read_many(paths[row.id] for row in unnamed), strict=True):
-                key = keys[row.id] = git_blob_id(data)
-                self.pre_read[row.id] = (data, key)  # the bytes hashed are the bytes walked
+            self._hash_first([row for row in order if blobs[row.id] is None], keys)
         known = self.known = {
             unit_id: key
             for unit_id, key in keys.items()
@@ -299,6 +296,30 @@ class _UnitWalk:
             raise too_many_elements(self.location, self.limits)
         units = tuple(self._unit(self.rows[unit_id], paths[unit_id]) for unit_id in sorted(self.walked))
         return units, ElementSequence(self.walked[unit_id] for unit_id in sorted(self.walked))
+
+    def _hash_first(self, rows: list[UnitRow], keys: dict[str, str | None]) -> None:
+        """Key ``rows`` by the hash of their bytes before the walk; in an app folder a forked worker
+        hashes the second half (:mod:`analyzer.load.ahead`), so tens of thousands of files take half
+        the time. Bytes read here are kept and walked; a unit the worker hashed is read again only if
+        the memo does not know it (and keyed then by what was read) or its elements are built."""
+        paths = self.paths
+        half = len(rows) // 2
+        digests = (
+            start_digests(self.tree.root, self.limits, [paths[row.id] for row in rows[half:]])
+            if isinstance(self.tree, DirectoryTree) and half
+            else None
+        )
+        ours = rows if digests is None else rows[:half]
+        try:
+            for row, (_, data) in zip(ours, self.tree.read_many(paths[row.id] for row in ours), strict=True):
+                key = keys[row.id] = git_blob_id(data)
+                self.pre_read[row.id] = (data, key)  # the bytes hashed are the bytes walked
+        finally:
+            found = digests.take() if digests is not None else {}
+        for row in rows[half:] if digests is not None else ():
+            digest = found.get(paths[row.id])
+            if digest is not None:
+                keys[row.id] = digest[1]
 
     def _serial(self, rows: list[UnitRow], between: Callable[[], None] | None = None) -> None:
         """Read and walk ``rows`` in order in this process (``between``: called before each)."""
