@@ -840,3 +840,31 @@ def test_a_folder_with_a_cache_is_hashed_half_here_and_half_in_a_worker(
     assert read_before_building == len(plain.units) // 2
     assert loaded == plain  # builds every unit: the worker's half is read now, and checked
     assert len(reads) == len(plain.units)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the read ahead forks, on Linux only")
+def test_a_git_base_with_a_cache_is_loaded_first_and_the_folder_head_reads_only_what_it_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/ci.md's gate, ``git:BASE .`` with a cache: BASE first, HEAD hashed by a worker meanwhile."""
+    from analyzer.cache import DiskUnitStore
+    from analyzer.load.ahead import can_fork
+
+    if not can_fork():
+        pytest.skip("one core: nothing to read ahead on")
+    repo = scenario_repo(tmp_path, "c1-synced-attribute-removed")
+    before, after = tmp_path / "before", tmp_path / "after"
+    lacking = sorted(
+        path.relative_to(after).as_posix()
+        for path in after.glob("mprcontents/*/*/*.mxunit")
+        if not (before / path.relative_to(after)).is_file()
+        or (before / path.relative_to(after)).read_bytes() != path.read_bytes()
+    )
+    plain = report("git:HEAD~1:app", str(repo / "app"), repo, reuse=False)
+    reads = _counting_reads(monkeypatch)
+    options = CheckOptions(
+        base="git:HEAD~1:app", head=str(repo / "app"), cwd=repo, today=TODAY,
+        unit_store=DiskUnitStore(tmp_path / "cache"),
+    )
+    assert render_json(run_check(options)) == plain
+    assert lacking and sorted(reads) == lacking
