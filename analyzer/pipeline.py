@@ -100,39 +100,7 @@ def run_check(options: CheckOptions) -> CheckReport:
         memo=memo,
         progress=options.progress,
     )
-    # A git BASE names every unit's blob without reading it, and a folder HEAD must be read and hashed
-    # whole. With a cache, BASE's units come from it on one core: BASE is loaded first while a worker
-    # hashes HEAD, whose load then reads only what BASE lacks (docs/ci.md's gate: 0.5-2 s of 10-12 s
-    # at scale). Without one, BASE's walk takes both cores and hashing beside it gained nothing.
-    ahead = (
-        read_ahead(options.head, cwd=cwd, limits=options.limits)
-        if options.base is not None and options.base.startswith("git:") and memo is not None
-        and memo.store is not None
-        else None
-    )
-    if ahead is not None:
-        try:
-            assert options.base is not None
-            base: Snapshot | None = load(options.base)
-            head = load(options.head, ahead=ahead)
-        finally:
-            ahead.close()
-        after = prepare(head)
-    else:
-        head = load(options.head)
-        # While HEAD is prepared on this core, a worker hashes BASE's unit files when it is an app
-        # folder, so its load reads only the units HEAD does not hold; the memo is what uses them.
-        ahead = (
-            read_ahead(options.base, cwd=cwd, limits=options.limits)
-            if options.base is not None and memo is not None
-            else None
-        )
-        try:
-            after = prepare(head)
-            base = load(options.base, ahead=ahead) if options.base is not None else None
-        finally:
-            if ahead is not None:
-                ahead.close()
+    base, head, after = _load_both(options, load, memo, cwd)
     before = prepare(base, like=after) if base is not None else None
     if options.retain is not None:
         options.retain((memo, head, base, after, before))
@@ -144,6 +112,41 @@ def run_check(options: CheckOptions) -> CheckReport:
         require_ota_channel=options.require_ota_channel or config.require_ota_channel,
     )
     return check_snapshots(before, after, ruleset, policy)
+
+
+def _load_both(
+    options: CheckOptions, load: Callable[..., Snapshot], memo: ReadMemo | None, cwd: Path
+) -> tuple[Snapshot | None, Snapshot, Prepared]:
+    """Load BASE and HEAD and prepare HEAD, with a worker hashing one side's app folder ahead where the
+    second core would idle (:func:`read_ahead`; only a memo uses what it finds).
+
+    Usually HEAD first: while HEAD is prepared on this core, a worker hashes a folder BASE, whose load
+    then reads only the units HEAD does not hold. A ``git:`` BASE names every blob without reading it,
+    and with a cache its units come from the cache on one core: then BASE first, while a worker hashes
+    a folder HEAD (docs/ci.md's gate: 0.5-2 s of 10-12 s at scale). Without a cache BASE's walk takes
+    both cores, and hashing HEAD beside it measured no gain.
+    """
+    if options.base is None:
+        head = load(options.head)
+        return None, head, prepare(head)
+    if options.base.startswith("git:") and memo is not None and memo.store is not None:
+        ahead = read_ahead(options.head, cwd=cwd, limits=options.limits)
+        if ahead is not None:
+            try:
+                base = load(options.base)
+                head = load(options.head, ahead=ahead)
+            finally:
+                ahead.close()
+            return base, head, prepare(head)
+    head = load(options.head)
+    ahead = read_ahead(options.base, cwd=cwd, limits=options.limits) if memo is not None else None
+    try:
+        after = prepare(head)
+        base = load(options.base, ahead=ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
+    return base, head, after
 
 
 @dataclass(frozen=True, slots=True)
