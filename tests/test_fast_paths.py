@@ -868,3 +868,23 @@ def test_a_git_base_with_a_cache_is_loaded_first_and_the_folder_head_reads_only_
     )
     assert render_json(run_check(options)) == plain
     assert lacking and sorted(reads) == lacking
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the worker forks, on Linux only")
+def test_a_broken_unit_met_while_hashing_half_and_half_is_reported_as_a_serial_load_reports_it(
+    split_always: None, tmp_path: Path
+) -> None:
+    from analyzer.cache import DiskUnitStore
+    from analyzer.errors import InputError
+
+    app = _app_copy(tmp_path, "field-service-1.0")
+    units = sorted(app.glob("mprcontents/*/*/*.mxunit"))
+    for broken in (units[0], units[-1]):  # one at a time, wherever it falls in the two halves
+        original = broken.read_bytes()
+        broken.write_bytes(original[:-3])
+        with pytest.raises(InputError) as hashed:
+            load_source(str(app), memo=ReadMemo(store=DiskUnitStore(tmp_path / "cache")))
+        with pytest.raises(InputError) as serial:
+            load_source(str(app))
+        assert str(hashed.value) == str(serial.value)
+        broken.write_bytes(original)

@@ -314,8 +314,11 @@ class _UnitWalk:
             for row, (_, data) in zip(ours, self.tree.read_many(paths[row.id] for row in ours), strict=True):
                 key = keys[row.id] = git_blob_id(data)
                 self.pre_read[row.id] = (data, key)  # the bytes hashed are the bytes walked
-        finally:
-            found = digests.take() if digests is not None else {}
+        except BaseException:
+            if digests is not None:
+                digests.close()  # a broken file stops the load: the worker's half is not waited for
+            raise
+        found = digests.take() if digests is not None else {}
         for row in rows[half:] if digests is not None else ():
             digest = found.get(paths[row.id])
             if digest is not None:
