@@ -1,11 +1,13 @@
-"""Hash an app folder's unit files in a forked process while this one builds the other side's graph.
+"""Hash an app folder's unit files in a forked process while this one does one-core work.
 
 A check loads HEAD first, then BASE, and prepares HEAD (index, graph, native facts) in between, one
 core's work while the other idles. When BASE is an app folder, its load must read and hash every unit
 file to learn which units equal HEAD's: at scale, 25,834 files and 2.5 s, all in this process. So
 :func:`start_digests` forks a process that reads and hashes them (the git blob id of each file's bytes,
 and its size) while HEAD is prepared, and the BASE load takes those ids as a git tree gives its blob
-ids: a unit the memo knows by them is not read at all.
+ids: a unit the memo knows by them is not read at all. The same worker hashes a folder HEAD while a
+``git:`` BASE is read from a cache (``analyzer.pipeline``), and half of a large folder while this
+process hashes the other half (``analyzer.load.mpr``).
 
 What the worker saw is only a hint, never a reason to pass: it reads through the same
 :class:`~analyzer.load.files.DirectoryTree` checks (links out of the app, FIFOs, size limits) and skips
