@@ -614,6 +614,12 @@ def test_corpus_graphs_built_like_the_other_side_equal_ones_built_alone(corpus: 
 # ------------------------------------------------------------------------- a folder base read ahead
 
 
+@pytest.fixture
+def forks() -> None:
+    """Skip where no worker can be forked (not Linux, or one core): nothing is read ahead there."""
+
+
+
 def _app_copy(tmp_path: Path, name: str) -> Path:
     copy = tmp_path / name
     shutil.copytree(APPS / name, copy)
@@ -659,15 +665,11 @@ def test_unit_digests_are_the_blob_ids_of_the_unit_files_that_read_cleanly(tmp_p
     assert unit_digests(app, small) == {path: found for path, found in expected.items() if found[0] < largest}
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the read ahead forks, on Linux only")
 def test_a_folder_base_read_ahead_is_not_read_again_where_head_holds_its_units(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    forks: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from analyzer.load.ahead import can_fork
     from analyzer.load.sources import read_ahead
 
-    if not can_fork():
-        pytest.skip("one core: nothing to read ahead on")
     base, head = str(APPS / "field-service-1.0"), str(APPS / "field-service-1.1")
     plain = load_source(base)
     memo = ReadMemo()
@@ -691,16 +693,12 @@ def test_a_folder_base_read_ahead_is_not_read_again_where_head_holds_its_units(
     assert read_ahead("git:HEAD") is None and read_ahead(str(APPS / "no-such-app")) is None
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the read ahead forks, on Linux only")
-def test_a_unit_file_changed_after_it_was_hashed_ahead_is_refused_when_built(tmp_path: Path) -> None:
+def test_a_unit_file_changed_after_it_was_hashed_ahead_is_refused_when_built(forks: None, tmp_path: Path) -> None:
     """A folder that changes while the check reads it: the unit built later is not the unit hashed."""
     from analyzer.cache import DiskUnitStore
     from analyzer.errors import InputError
-    from analyzer.load.ahead import can_fork
     from analyzer.load.sources import read_ahead
 
-    if not can_fork():
-        pytest.skip("one core: nothing to read ahead on")
     app = _app_copy(tmp_path, "field-service-1.1")
     load_source(str(app), memo=ReadMemo(store=DiskUnitStore(tmp_path / "cache")))  # every unit stored
     ahead = read_ahead(str(app))
@@ -723,13 +721,11 @@ def test_a_unit_file_changed_after_it_was_hashed_ahead_is_refused_when_built(tmp
     assert not fresh.knows(git_blob_id(hashed), page.stem)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the read ahead forks, on Linux only")
-def test_a_read_ahead_whose_worker_died_leaves_every_file_to_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    from analyzer.load.ahead import can_fork
+def test_a_read_ahead_whose_worker_died_leaves_every_file_to_the_load(
+    forks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from analyzer.load.sources import read_ahead
 
-    if not can_fork():
-        pytest.skip("one core: nothing to read ahead on")
     base = str(APPS / "field-service-1.0")
     ahead = read_ahead(base)
     assert ahead is not None
@@ -817,18 +813,14 @@ def test_a_search_of_ids_kept_as_one_string_never_matches_across_two_ids() -> No
     assert lookup._scan(text) is None
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the worker forks, on Linux only")
 def test_a_folder_with_a_cache_is_hashed_half_here_and_half_in_a_worker(
-    split_always: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    forks: None, split_always: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Before the walk, a large folder's units are keyed by their hash to find what the cache holds:
     this process reads the first half, a worker hashes the second, and the units the cache knows from
     the worker's half are read here only when built."""
     from analyzer.cache import DiskUnitStore
-    from analyzer.load.ahead import can_fork
 
-    if not can_fork():
-        pytest.skip("one core: no worker")
     app = str(APPS / "field-service-1.1")
     plain = load_source(app)
     load_source(app, memo=ReadMemo(store=DiskUnitStore(tmp_path)))  # the cache knows every unit
@@ -842,16 +834,12 @@ def test_a_folder_with_a_cache_is_hashed_half_here_and_half_in_a_worker(
     assert len(reads) == len(plain.units)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the read ahead forks, on Linux only")
 def test_a_git_base_with_a_cache_is_loaded_first_and_the_folder_head_reads_only_what_it_lacks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    forks: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """docs/ci.md's gate, ``git:BASE .`` with a cache: BASE first, HEAD hashed by a worker meanwhile."""
     from analyzer.cache import DiskUnitStore
-    from analyzer.load.ahead import can_fork
 
-    if not can_fork():
-        pytest.skip("one core: nothing to read ahead on")
     repo = scenario_repo(tmp_path, "c1-synced-attribute-removed")
     before, after = tmp_path / "before", tmp_path / "after"
     lacking = sorted(
@@ -870,9 +858,8 @@ def test_a_git_base_with_a_cache_is_loaded_first_and_the_folder_head_reads_only_
     assert lacking and sorted(reads) == lacking
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the worker forks, on Linux only")
 def test_a_broken_unit_met_while_hashing_half_and_half_is_reported_as_a_serial_load_reports_it(
-    split_always: None, tmp_path: Path
+    forks: None, split_always: None, tmp_path: Path
 ) -> None:
     from analyzer.cache import DiskUnitStore
     from analyzer.errors import InputError

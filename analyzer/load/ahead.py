@@ -22,7 +22,7 @@ import contextlib
 import multiprocessing
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,30 @@ UNIT_FOLDER = "mprcontents"
 def can_fork() -> bool:
     """A second core, and ``fork`` (Linux: the worker inherits the tree and the limits it needs)."""
     return sys.platform == "linux" and (os.cpu_count() or 1) > 1
+
+
+def fork_worker(work: Callable[..., None], *args: object) -> tuple[Any, Any]:
+    """Run ``work(sender, *args)`` in a forked process; its process and the receiving end of its pipe.
+
+    The worker inherits what this process has read (no pickling of trees, rows or limits) and sends
+    its results through ``sender``; however ``work`` ends, the worker leaves at once: no interpreter
+    shutdown, no flushing of streams whose locks another thread of the parent (the progress bar's)
+    may have held at the fork.
+    """
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_leave_after, args=(work, sender, *args), daemon=True)
+    process.start()
+    sender.close()
+    return process, receiver
+
+
+def _leave_after(work: Callable[..., None], sender: Any, *args: object) -> None:
+    try:
+        work(sender, *args)
+    finally:
+        sender.close()
+        os._exit(0)
 
 
 class UnitDigests:
@@ -79,24 +103,14 @@ def start_digests(root: Path, limits: Limits, paths: list[str] | None = None) ->
     only); None where that cannot help (no unit folder, one core, no ``fork``)."""
     if not can_fork() or not (root / UNIT_FOLDER).is_dir():
         return None
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_digest, args=(sender, root, limits, paths), daemon=True)
-    process.start()
-    sender.close()
+    process, receiver = fork_worker(_digest, root, limits, paths)
     return UnitDigests(root, process, receiver)
 
 
 def _digest(sender: Any, root: Path, limits: Limits, paths: list[str] | None) -> None:
     """In the forked worker: read and hash every unit file it may, and send the digests in one message."""
-    try:
-        with contextlib.suppress(BaseException):  # the parent then reads every file itself
-            sender.send(unit_digests(root, limits, paths))
-    finally:
-        sender.close()
-        # Leave at once: no interpreter shutdown, no flushing of streams whose locks another thread
-        # of the parent (the progress bar's) may have held at the fork.
-        os._exit(0)
+    with contextlib.suppress(BaseException):  # the parent then reads every file itself
+        sender.send(unit_digests(root, limits, paths))
 
 
 def unit_digests(root: Path, limits: Limits, paths: list[str] | None = None) -> dict[str, tuple[int, str]]:

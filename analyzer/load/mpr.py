@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import multiprocessing
-import os
 import queue
 import sqlite3
 import threading
@@ -23,7 +21,7 @@ import bson
 from bson.errors import BSONError
 
 from analyzer.errors import InputError
-from analyzer.load.ahead import can_fork, start_digests
+from analyzer.load.ahead import can_fork, fork_worker, start_digests
 from analyzer.load.files import DirectoryTree, FileTree, one_line
 from analyzer.load.limits import Limits
 from analyzer.load.memo import (
@@ -379,11 +377,7 @@ class _UnitWalk:
             else:
                 ours.append(row)
                 our_bytes += sizes[row.id]
-        context = multiprocessing.get_context("fork")
-        receiver, sender = context.Pipe(duplex=False)
-        worker = context.Process(target=self._worker, args=(sender, theirs), daemon=True)
-        worker.start()
-        sender.close()
+        worker, receiver = fork_worker(self._worker, theirs)
         for row in theirs:
             self.pre_read.pop(row.id, None)  # the worker sends these bytes back with their outlines
         messages: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -436,11 +430,6 @@ class _UnitWalk:
             sender.send(("error", row.id if row is not None else "", error.location, error.problem))
         except BaseException as error:
             sender.send(("crash", f"{type(error).__name__}: {error}"))
-        finally:
-            sender.close()
-            # Leave at once: no interpreter shutdown, no flushing of streams whose locks another
-            # thread of the parent (the progress bar's) may have held at the fork.
-            os._exit(0)
 
     def _take(
         self,
