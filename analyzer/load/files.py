@@ -395,6 +395,16 @@ class GitTree:
                 continue
             self._blobs[path] = (sha.decode("ascii"), int(size))
 
+    @classmethod
+    def of_blobs(cls, repo: Path, blobs: dict[str, tuple[str, int]], description: str) -> GitTree:
+        """A tree of only these files (path → blob id and size), as a revision record lists its units:
+        nothing is listed, and each file is read by its blob id when asked for."""
+        tree = cls.__new__(cls)
+        tree.description = description
+        tree._repo = repo
+        tree._blobs = dict(blobs)
+        return tree
+
     def blob_id(self, path: str) -> str:
         """The git object id of a file: equal ids mean equal bytes, without reading them."""
         return self._entry(path)[0]

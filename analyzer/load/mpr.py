@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import bson
 from bson.errors import BSONError
@@ -33,8 +33,9 @@ from analyzer.load.memo import (
     git_blob_id,
     unit_model,
 )
+from analyzer.load.revision import RevisionUnit
 from analyzer.load.units import UnitOutliner, guid
-from analyzer.model.snapshot import ElementSequence, MprFormat, SnapshotMeta, Unit, UnitModel
+from analyzer.model.snapshot import ElementSequence, MprFormat, SnapshotMeta, Unit, UnitModel, UnitOutline
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
@@ -194,6 +195,16 @@ def decode_unit(data: bytes, location: str, limits: Limits) -> dict[str, Any]:
     return document
 
 
+class WalkedUnits(NamedTuple):
+    """The units of a model and their elements, and what a revision record keeps of them."""
+
+    units: tuple[Unit, ...]
+    elements: ElementSequence
+    revision: tuple[RevisionUnit, ...] | None
+    """Each unit's blob and place (``analyzer.load.revision``); None unless every unit has a blob id
+    its tree gave (a ``git:`` tree), as a record keyed by a tree id must hold nothing else."""
+
+
 def build_units_and_elements(
     tables: MprTables,
     tree: FileTree,
@@ -202,7 +213,7 @@ def build_units_and_elements(
     limits: Limits,
     memo: ReadMemo | None = None,
     progress: Progress | None = None,
-) -> tuple[tuple[Unit, ...], ElementSequence]:
+) -> WalkedUnits:
     """Decode every unit and outline it, with names qualified through the containment tree.
 
     Units are visited containers first, so each unit's module is known when it is walked and its
@@ -221,6 +232,49 @@ def build_units_and_elements(
     finally:
         if was_enabled:
             gc.enable()
+
+
+def units_from_revision(
+    revision: tuple[RevisionUnit, ...],
+    tree: FileTree,
+    location: str,
+    limits: Limits,
+    memo: ReadMemo,
+    progress: Progress | None = None,
+) -> WalkedUnits | None:
+    """The units of a revision read before (``analyzer.load.revision``), their outlines taken from the
+    memo and its store as a walk would take them; None when one of them is not there any more.
+
+    Nothing is decoded: each unit's elements are built from its blob, read by id, when a check looks
+    into it, exactly as for a unit the store knew during a walk.
+    """
+    found: list[tuple[RevisionUnit, UnitModel | None, UnitOutline]] = []
+    count = size = 0
+    for kept in revision:
+        model = memo.model(kept.blob, kept.place)
+        outline = model.outline if model is not None else memo.stored_outline(kept.blob, kept.place)
+        if outline is None:
+            return None
+        found.append((kept, model, outline))
+        count += outline.count
+        size += kept.size
+    # The limits are part of the record's key; checked again all the same, as a walk checks them.
+    if size > limits.max_model_bytes:
+        raise model_too_large(location, limits)
+    if count > limits.max_elements:
+        raise too_many_elements(location, limits)
+    models: list[UnitModel] = []
+    for kept, model, outline in found:
+        if model is None:
+            unit = kept.unit
+            where = f"{location}:{unit.path}"
+            source = functools.partial(_read_known, tree, unit.path, kept.blob, where)
+            model = unit_model(kept.place, outline, source, where)
+            memo.remember(kept.blob, kept.place, unit.type, kept.name, model, store=False)
+        models.append(model)
+    if progress is not None:
+        progress(len(revision), len(revision), size, size)
+    return WalkedUnits(tuple(kept.unit for kept in revision), ElementSequence(models), revision)
 
 
 class _UnitWalk:
@@ -257,6 +311,8 @@ class _UnitWalk:
         """Unit id → key of the units the memo has read before (not read again)."""
         self.pre_read: dict[str, tuple[bytes, str]] = {}
         """Unit id → bytes and blob id of units read ahead to decide the split (walked from these)."""
+        self.places: dict[str, tuple[str | None, UnitPlace]] = {}
+        """Unit id → the key its bytes had (None: none computed) and its place, for a revision record."""
         self.element_count = 0
         self._done = 0
         self._current: UnitRow | None = None
@@ -264,7 +320,7 @@ class _UnitWalk:
         self._total_units = 0
         self._total_bytes = 0
 
-    def run(self) -> tuple[tuple[Unit, ...], ElementSequence]:
+    def run(self) -> WalkedUnits:
         order = self._containers_first()
         paths = self.paths = {row.id: self._path(row) for row in order}
         sizes = self.sizes = self._check_sizes(order, paths)
@@ -293,7 +349,21 @@ class _UnitWalk:
         if self.element_count > self.limits.max_elements:
             raise too_many_elements(self.location, self.limits)
         units = tuple(self._unit(self.rows[unit_id], paths[unit_id]) for unit_id in sorted(self.walked))
-        return units, ElementSequence(self.walked[unit_id] for unit_id in sorted(self.walked))
+        elements = ElementSequence(self.walked[unit_id] for unit_id in sorted(self.walked))
+        return WalkedUnits(units, elements, self._revision(units))
+
+    def _revision(self, units: tuple[Unit, ...]) -> tuple[RevisionUnit, ...] | None:
+        """What a revision record keeps of each unit, when the tree named every unit's blob."""
+        if self.v1 or not self.tree.stable:
+            return None
+        kept: list[RevisionUnit] = []
+        for unit in units:
+            blob, place = self.places[unit.id]
+            if blob is None or blob != self.blobs.get(unit.id):
+                return None
+            name = self.roots[unit.id][1]
+            kept.append(RevisionUnit(unit, blob, self.sizes[unit.id], place, name if isinstance(name, str) else None))
+        return tuple(kept)
 
     def _hash_first(self, rows: list[UnitRow], keys: dict[str, str | None]) -> None:
         """Key ``rows`` by the hash of their bytes before the walk; in an app folder a forked worker
@@ -446,6 +516,7 @@ class _UnitWalk:
                 where = _unit_location(self.location, self.mpr_path, self._path(row), row)
                 model = unit_model(place, outline, data, where)
                 self.walked[unit_id] = model
+                self.places[unit_id] = (blob, place)
                 self.element_count += outline.count
                 if self.memo is not None:
                     self.memo.remember(blob, place, type_name, name, model, record)
@@ -566,6 +637,7 @@ class _UnitWalk:
             if memo is not None and blob is not None:
                 memo.remember(blob, place, type_name, name, model, store=fresh)
         self.walked[row.id] = model
+        self.places[row.id] = (blob, place)
         self.element_count += model.outline.count
         if self.element_count > self.limits.max_elements:
             raise too_many_elements(self.location, self.limits)

@@ -19,9 +19,16 @@ from analyzer.load.ahead import UnitDigests, start_digests
 from analyzer.load.files import DirectoryTree, FileTree, GitTree, ZipTree, run_git
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
 from analyzer.load.memo import Progress, ReadMemo
-from analyzer.load.mpr import SQLITE_HEADER, build_units_and_elements, check_mpr_header, read_tables
+from analyzer.load.mpr import (
+    SQLITE_HEADER,
+    build_units_and_elements,
+    check_mpr_header,
+    read_tables,
+    units_from_revision,
+)
 from analyzer.load.native import read_native
 from analyzer.load.native_settings import native_settings
+from analyzer.load.revision import RevisionModel, decode_revision, encode_revision, revision_key
 from analyzer.model.snapshot import SideFile, Snapshot, SourceInfo, SourceKind
 
 SIDE_FILE_ROOTS = ("theme", "themesource", "javascriptsource", "widgets", "nativemobile", "resources")
@@ -198,23 +205,71 @@ def _load_git(spec: str, cwd: Path, reading: _Reading) -> Snapshot:
     resolved = run_git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], repo, spec).strip()
     if not resolved:
         raise InputError(spec, f"git revision {revision!r} does not exist")
-    tree = GitTree(repo, resolved.decode("ascii"), subdir, spec)
-    mpr = _choose_mpr(list(tree.paths()), spec)
+    commit = resolved.decode("ascii")
     source = SourceInfo(kind=SourceKind.GIT_REVISION, location=spec, repository_path=subdir.strip("/"))
-    return _load_via_copy(tree, mpr, source, reading)
+    key = _revision_key(repo, commit, subdir, spec, reading)
+    if key is not None:
+        known = _known_revision(key, repo, source, reading)
+        if known is not None:
+            return known
+    tree = GitTree(repo, commit, subdir, spec)
+    mpr = _choose_mpr(list(tree.paths()), spec)
+    return _load_via_copy(tree, mpr, source, reading, key)
 
 
-def _load_via_copy(tree: FileTree, mpr: str, source: SourceInfo, reading: _Reading) -> Snapshot:
+def _revision_key(repo: Path, commit: str, subdir: str, spec: str, reading: _Reading) -> str | None:
+    """The store key of the revision's app tree (``analyzer.load.revision``); None without a store."""
+    if reading.memo is None or reading.memo.store is None:
+        return None
+    inside = subdir.strip("/")
+    name = f"{commit}:{inside}" if inside else f"{commit}^{{tree}}"
+    tree_id = run_git(["rev-parse", "--verify", "--quiet", name], repo, spec).strip()
+    return revision_key(tree_id.decode("ascii"), reading.limits) if tree_id else None
+
+
+def _known_revision(key: str, repo: Path, source: SourceInfo, reading: _Reading) -> Snapshot | None:
+    """The snapshot of a tree read before, from its revision record and its units' records; None when
+    the store lacks any of them (the tree is then read as usual)."""
+    memo = reading.memo
+    assert memo is not None and memo.store is not None
+    record = memo.store.get(key)
+    if record is None:
+        return None
+    try:
+        revision = decode_revision(record)
+    except ValueError:
+        return None  # a damaged record is a miss: the tree is read and the record written again
+    blobs = {kept.unit.path: (kept.blob, kept.size) for kept in revision.units}
+    tree = GitTree.of_blobs(repo, blobs, source.location)
+    walked = units_from_revision(revision.units, tree, source.location, reading.limits, memo, reading.progress)
+    if walked is None:
+        return None
+    return Snapshot(
+        meta=revision.meta,
+        units=walked.units,
+        elements=walked.elements,
+        files=revision.files,
+        native=revision.native,
+        source=source,
+    )
+
+
+def _load_via_copy(
+    tree: FileTree, mpr: str, source: SourceInfo, reading: _Reading, revision: str | None = None
+) -> Snapshot:
     """SQLite needs a file: copy the ``.mpr`` bytes to a private temporary file and read that."""
     data = tree.read(mpr)
     check_mpr_header(data[: len(SQLITE_HEADER)], f"{source.location}:{mpr}")
     with tempfile.TemporaryDirectory(prefix="mxota-") as scratch:
         copy = Path(scratch) / Path(mpr).name
         copy.write_bytes(data)
-        return _load_tree(tree, mpr, copy, source, reading)
+        return _load_tree(tree, mpr, copy, source, reading, revision)
 
 
-def _load_tree(tree: FileTree, mpr: str, mpr_file: Path, source: SourceInfo, reading: _Reading) -> Snapshot:
+def _load_tree(
+    tree: FileTree, mpr: str, mpr_file: Path, source: SourceInfo, reading: _Reading, revision: str | None = None
+) -> Snapshot:
+    """Read a model from its tree (``revision``: the store key to keep a ``git:`` tree's record under)."""
     limits = reading.limits
     if source.kind is SourceKind.MPR_FILE:
         location, mpr_location = str(Path(source.location).parent), source.location
@@ -223,17 +278,20 @@ def _load_tree(tree: FileTree, mpr: str, mpr_file: Path, source: SourceInfo, rea
     tables = read_tables(mpr_file, mpr_location, limits)
     if reading.ahead is not None and isinstance(tree, DirectoryTree) and reading.ahead.root == tree.root:
         tree.adopt_digests(reading.ahead.take())
-    units, elements = build_units_and_elements(
-        tables, tree, mpr, location, limits, reading.memo, reading.progress
-    )
-    return Snapshot(
+    walked = build_units_and_elements(tables, tree, mpr, location, limits, reading.memo, reading.progress)
+    snapshot = Snapshot(
         meta=tables.meta,
-        units=units,
-        elements=elements,
+        units=walked.units,
+        elements=walked.elements,
         files=side_files(tree, reading.memo),
         native=native_settings(read_native(tree, limits, memo=reading.memo)),
         source=source,
     )
+    store = reading.memo.store if reading.memo is not None else None
+    if revision is not None and store is not None and walked.revision is not None:
+        kept = RevisionModel(snapshot.meta, mpr, walked.revision, snapshot.files, snapshot.native)
+        store.put(revision, encode_revision(kept))
+    return snapshot
 
 
 def side_files(tree: FileTree, memo: ReadMemo | None = None) -> tuple[SideFile, ...]:

@@ -1,0 +1,144 @@
+"""A ``git:`` revision's model, kept in the ``--cache`` store whole, under the id of its tree.
+
+A git tree id names every byte under it, so a revision read before is the same model again: its Unit
+table, where each unit sits in the model (``UnitPlace``), its side files and native settings. This
+record keeps all of that, but no unit contents: each unit's outline comes from its own unit record
+(``analyzer.load.memo``), and its elements are built from its blob when a check looks into it. A later
+run that meets the same tree neither lists the tree (``git ls-tree``) nor copies and queries the
+``.mpr``, orders the units, hashes the side files or parses the widget packages again.
+
+Like a unit record, the record starts with the SHA-256 of the rest, and its key names the reading
+code (every module of ``analyzer.load`` and ``analyzer.model``), the record format and the limits, so
+a record is never read by code that would have read the tree differently. A missing or damaged record,
+or one whose units the store no longer holds, is a miss: the revision is read as if it were new.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import marshal
+from dataclasses import astuple, dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from analyzer import __version__
+from analyzer.load.limits import Limits
+from analyzer.load.memo import UnitPlace
+from analyzer.model.native import NativeSetting
+from analyzer.model.snapshot import MprFormat, SideFile, SnapshotMeta, Unit
+
+REVISION_FORMAT = 1
+"""Bump when the record layout changes (the code fingerprint changes with it anyway)."""
+
+
+@functools.cache
+def _loader_fingerprint() -> str:
+    """A hash of every module that reads a source or defines what it becomes."""
+    digest = hashlib.sha256(__version__.encode("utf-8"))
+    package = Path(__file__).resolve().parent
+    for folder in (package, package.parent / "model"):
+        for module in sorted(folder.glob("*.py")):
+            digest.update(module.name.encode("utf-8") + b"\0")
+            try:
+                digest.update(module.read_bytes())
+            except OSError:
+                digest.update(b"unreadable")
+    return digest.hexdigest()[:16]
+
+
+def revision_key(tree_id: str, limits: Limits) -> str:
+    """The store key of a revision's record: its tree, the limits it was read under, the reading code."""
+    text = f"mxota {_loader_fingerprint()} revision {REVISION_FORMAT}\0{tree_id}\0{astuple(limits)!r}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class RevisionUnit(NamedTuple):
+    """One unit of a revision as its walk left it: the row, the blob, its place and its root's name."""
+
+    unit: Unit
+    blob: str
+    size: int
+    place: UnitPlace
+    name: str | None
+    """The root object's ``Name`` when it is text (a module's name qualifies what is inside it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionModel:
+    """Everything a load of one tree found, except the units' outlines and contents."""
+
+    meta: SnapshotMeta
+    mpr: str
+    """The ``.mpr`` file's path in the tree."""
+    units: tuple[RevisionUnit, ...]
+    """In the snapshot's order (by unit id)."""
+    files: tuple[SideFile, ...]
+    native: tuple[NativeSetting, ...]
+
+
+def encode_revision(model: RevisionModel) -> bytes:
+    """The record of a revision: ``marshal`` bytes of plain values, after their SHA-256."""
+    meta = model.meta
+    units = tuple(
+        (
+            u.unit.id, u.unit.type, u.unit.container, u.unit.containment, u.unit.contents_hash, u.unit.path,
+            u.blob, u.size, u.place.parent, u.place.containment, u.place.name_prefix, u.place.qualify,
+            u.place.max_depth, u.name if isinstance(u.name, str) else None,
+        )
+        for u in model.units
+    )
+    payload = marshal.dumps(
+        (
+            REVISION_FORMAT,
+            (meta.mpr_name, meta.mpr_format.value, meta.format_version, meta.product_version,
+             meta.build_version, meta.schema_hash),
+            model.mpr,
+            units,
+            tuple((f.path, f.size, f.sha256) for f in model.files),
+            tuple((s.kind, s.key, s.value, s.detail) for s in model.native),
+        )
+    )
+    return hashlib.sha256(payload).digest() + payload
+
+
+def decode_revision(record: bytes) -> RevisionModel:
+    """The revision a record holds; ValueError when it is damaged or not a record of this format."""
+    payload = record[32:]
+    if len(record) < 33 or hashlib.sha256(payload).digest() != record[:32]:
+        raise ValueError("revision record is damaged")
+    try:
+        value: Any = marshal.loads(payload)
+        version, meta, mpr, units, files, native = value
+        if version != REVISION_FORMAT or not isinstance(mpr, str):
+            raise ValueError("not a revision record of this format")
+        name, mpr_format, format_version, product, build, schema = meta
+        return RevisionModel(
+            meta=SnapshotMeta(
+                mpr_name=str(name),
+                mpr_format=MprFormat(mpr_format),
+                format_version=format_version if isinstance(format_version, int) else None,
+                product_version=str(product),
+                build_version=str(build),
+                schema_hash=str(schema),
+            ),
+            mpr=mpr,
+            units=tuple(
+                RevisionUnit(
+                    Unit(id=unit_id, type=type_name, container=container, containment=containment,
+                         contents_hash=contents_hash, path=path),
+                    blob,
+                    int(size),
+                    UnitPlace(unit_id, parent, place_containment, prefix, bool(qualify), int(max_depth)),
+                    root_name if isinstance(root_name, str) else None,
+                )
+                for (unit_id, type_name, container, containment, contents_hash, path, blob, size, parent,
+                     place_containment, prefix, qualify, max_depth, root_name) in units
+            ),
+            files=tuple(SideFile(path=path, size=int(size), sha256=digest) for path, size, digest in files),
+            native=tuple(
+                NativeSetting(kind=kind, key=key, value=text, detail=detail) for kind, key, text, detail in native
+            ),
+        )
+    except (ValueError, TypeError, EOFError, KeyError, IndexError) as exc:
+        raise ValueError(f"unreadable revision record ({type(exc).__name__})") from None

@@ -1,0 +1,185 @@
+"""A ``git:`` revision read before is taken from its revision record (``analyzer.load.revision``):
+the same snapshot, the same reports, and anything amiss with the record is a miss, never another model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import analyzer.load.revision as revision_module
+import analyzer.load.sources as sources_module
+from analyzer.cache import DiskUnitStore
+from analyzer.load.files import GitTree
+from analyzer.load.limits import DEFAULT_LIMITS
+from analyzer.load.memo import ReadMemo, UnitPlace
+from analyzer.load.mpr import read_tables
+from analyzer.load.revision import RevisionModel, RevisionUnit, decode_revision, encode_revision, revision_key
+from analyzer.load.sources import load_source
+from analyzer.model.native import NativeSetting
+from analyzer.model.snapshot import MprFormat, SideFile, Snapshot, SnapshotMeta, Unit
+from analyzer.pipeline import CheckOptions, run_check
+from analyzer.report.json_report import render_json
+from tests.conftest import corpus_revisions
+from tests.test_fast_paths import TODAY, commit_revisions, report, scenario_repo
+
+HEAD = "git:HEAD:app"
+
+
+def _listings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every ``git ls-tree`` and ``.mpr`` table read the loads make from now on."""
+    calls: list[str] = []
+    class CountedTree(GitTree):
+        def __init__(self, repo: Path, revision: str, subdir: str, description: str) -> None:
+            calls.append("ls-tree")
+            super().__init__(repo, revision, subdir, description)
+
+    def counted_tables(*args: object) -> object:
+        calls.append("tables")
+        return read_tables(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sources_module, "GitTree", CountedTree)
+    monkeypatch.setattr(sources_module, "read_tables", counted_tables)
+    return calls
+
+
+def _records(cache: Path) -> set[Path]:
+    return {path for path in cache.rglob("*") if path.is_file()}
+
+
+def _built(snapshot: Snapshot) -> list[object]:
+    """Every element, built (from the unit's blob for a unit the cache knew)."""
+    return list(snapshot.elements)
+
+
+def test_a_revision_read_before_is_neither_listed_nor_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = scenario_repo(tmp_path, "c1-synced-attribute-removed")
+    plain = load_source(HEAD, cwd=repo)
+    cache = tmp_path / "cache"
+    first = load_source(HEAD, cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
+    assert first == plain
+    calls = _listings(monkeypatch)
+    told: list[tuple[int, int, int, int]] = []
+    memo = ReadMemo(store=DiskUnitStore(cache))
+    again = load_source(HEAD, cwd=repo, memo=memo, progress=lambda *figures: told.append(figures))
+    assert calls == []  # no ls-tree, no copy and query of the .mpr
+    assert again == plain and again.source == plain.source
+    assert memo.stored == len(plain.units)
+    assert _built(again) == _built(plain)  # built from each unit's blob, by id
+    assert told[-1][:2] == (len(plain.units), len(plain.units))
+    # The other revision is a new tree: listed and read as usual, its shared units from the memo.
+    load_source("git:HEAD~1:app", cwd=repo, memo=memo)
+    assert calls == ["ls-tree", "tables"]
+
+
+def test_a_revision_record_that_is_damaged_or_lacks_a_unit_record_is_a_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = scenario_repo(tmp_path, "a1-module-native-style")
+    plain = load_source(HEAD, cwd=repo)
+    cache = tmp_path / "cache"
+    before = _records(cache)
+    load_source(HEAD, cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
+    revision = max(_records(cache) - before, key=lambda path: path.stat().st_size)
+    assert decode_revision(revision.read_bytes()).units  # the largest new record is the revision's
+    intact = revision.read_bytes()
+    calls = _listings(monkeypatch)
+
+    revision.write_bytes(intact[:-5] + b"xxxxx")
+    assert load_source(HEAD, cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache))) == plain
+    assert calls == ["ls-tree", "tables"]
+    assert revision.read_bytes() == intact  # written again
+
+    calls.clear()
+    unit_records = sorted(_records(cache) - {revision})
+    unit_records[0].unlink()
+    memo = ReadMemo(store=DiskUnitStore(cache))
+    assert load_source(HEAD, cwd=repo, memo=memo) == plain
+    assert calls == ["ls-tree", "tables"]  # one unit's outline is gone: the tree is read as new
+    assert _built(load_source(HEAD, cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))) == _built(plain)
+
+
+def test_a_revision_record_is_kept_per_limits_and_reading_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = scenario_repo(tmp_path, "d14-ota-enabled")
+    cache = tmp_path / "cache"
+    load_source(HEAD, cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
+    calls = _listings(monkeypatch)
+    lower = DEFAULT_LIMITS.with_overrides({"max_depth": "100"})
+    assert revision_key("t", lower) != revision_key("t", DEFAULT_LIMITS)
+    load_source(HEAD, cwd=repo, limits=lower, memo=ReadMemo(store=DiskUnitStore(cache)))
+    assert calls == ["ls-tree", "tables"]
+    monkeypatch.setattr(revision_module, "_loader_fingerprint", lambda: "another reader")
+    load_source(HEAD, cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
+    assert calls == ["ls-tree", "tables"] * 2
+
+
+@pytest.mark.parametrize("scenario", ["c8-offline-module-renamed", "c1-synced-attribute-removed"])
+def test_checks_of_revisions_read_before_report_as_the_plain_path(tmp_path: Path, scenario: str) -> None:
+    """Cold cache, then warm: both sides of the check come from their revision records."""
+    repo = scenario_repo(tmp_path, scenario)
+    plain = report("git:HEAD~1:app", HEAD, repo, reuse=False)
+    for _ in range(2):
+        options = CheckOptions(
+            base="git:HEAD~1:app", head=HEAD, cwd=repo, today=TODAY, unit_store=DiskUnitStore(tmp_path / "cache")
+        )
+        assert render_json(run_check(options)) == plain
+
+
+@pytest.mark.corpus
+def test_corpus_revisions_read_before_check_as_the_plain_path(corpus: Path, tmp_path: Path) -> None:
+    revisions = dict(corpus_revisions(corpus))["SuperBypassUdinnn__SIGARA"][:3]
+    repo = tmp_path / "repo"
+    commit_revisions(repo, revisions)
+    for older in (2, 1, 2, 1):  # the second pass takes every side from its revision record
+        base, head = f"git:HEAD~{older}:app", f"git:HEAD~{older - 1}:app"
+        options = CheckOptions(base=base, head=head, cwd=repo, today=TODAY, unit_store=DiskUnitStore(tmp_path / "c"))
+        assert render_json(run_check(options)) == report(base, head, repo, reuse=False)
+
+
+_TEXT = st.text(max_size=12)
+
+
+@st.composite
+def _revisions(draw: st.DrawFn) -> RevisionModel:
+    units = []
+    for number in range(draw(st.integers(0, 4))):
+        unit_id = f"{number:08x}-0000-0000-0000-000000000000"
+        container = draw(st.none() | _TEXT)
+        containment = draw(_TEXT)
+        unit = Unit(
+            id=unit_id, type=draw(_TEXT), container=container, containment=containment,
+            contents_hash=draw(_TEXT), path=f"mprcontents/{unit_id}.mxunit",
+        )
+        place = UnitPlace(unit_id, container, containment, draw(st.none() | _TEXT), draw(st.booleans()), 256)
+        units.append(RevisionUnit(unit, draw(_TEXT), draw(st.integers(0, 2**40)), place, draw(st.none() | _TEXT)))
+    files = draw(st.lists(st.tuples(_TEXT, st.integers(0, 99), _TEXT), max_size=3))
+    native = draw(st.lists(st.tuples(_TEXT, _TEXT, _TEXT, _TEXT), max_size=3))
+    return RevisionModel(
+        meta=SnapshotMeta(
+            mpr_name=draw(_TEXT), mpr_format=MprFormat.V2, format_version=draw(st.none() | st.integers(0, 10)),
+            product_version=draw(_TEXT), build_version=draw(_TEXT), schema_hash=draw(_TEXT),
+        ),
+        mpr=draw(_TEXT),
+        units=tuple(units),
+        files=tuple(SideFile(path=path, size=size, sha256=digest) for path, size, digest in files),
+        native=tuple(NativeSetting(kind=k, key=key, value=v, detail=d) for k, key, v, d in native),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(_revisions(), st.binary(max_size=40), st.integers(0, 10_000))
+def test_a_revision_record_reads_back_as_written_and_any_damage_is_refused(
+    revision: RevisionModel, noise: bytes, cut: int
+) -> None:
+    record = encode_revision(revision)
+    assert decode_revision(record) == revision
+    damaged = record[: cut % len(record)] + noise
+    if damaged != record:
+        with pytest.raises(ValueError):
+            decode_revision(damaged)
