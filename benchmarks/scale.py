@@ -8,8 +8,9 @@ materialized from ../shared/corpus) N times, with fresh GUIDs and consistently r
 few dozen realistic edits (page captions, a microflow expression, a new attribute). Everything is written
 to a temporary folder and removed afterwards (``--keep`` keeps it). The script prints, from one run: the
 floor (read and ``bson.decode`` every unit of both sides, one process), ``mxota check`` wall time and its
-ratio to the floor, mxota's peak RSS, and the same for a one-unit change read through ``git:`` revisions,
-and for ``git:HEAD~1`` against the repository's working folder (the pull-request gate of docs/ci.md).
+ratio to the floor, mxota's peak RSS, and the same for a one-unit change read through ``git:`` revisions
+(no cache, a warm cache, a cache that knows only the base revision), and for ``git:HEAD~1`` against
+the repository's working folder (the pull-request gate of docs/ci.md).
 This machine is shared and its speed drifts by tens of percent within minutes: every measurement is
 taken in rounds, one after the other, and each ratio is between runs of the same round.
 """
@@ -206,6 +207,9 @@ class Round(NamedTuple):
     warm: Run
     git: Run
     git_warm: Run
+    git_new_head: Run
+    """The one-unit pair with a cache that knows the base revision only, as the first check of a new
+    commit finds it: HEAD's tree is new, its changed unit unknown."""
     folder_warm: Run
     """``git:HEAD~1`` against the repository's working folder, as docs/ci.md runs a pull-request gate."""
 
@@ -253,7 +257,7 @@ def main(argv: list[str]) -> int:
     work = options.keep or Path(tempfile.mkdtemp(prefix="mxota-scale-"))
     try:
         base, head = work / "base", work / "head"
-        for stale in ("repo", "cache", "git-cache"):
+        for stale in ("repo", "cache", "git-cache", "base-cache", "new-head-cache"):
             shutil.rmtree(work / stale, ignore_errors=True)
         if options.keep is not None and base.is_dir() and head.is_dir():
             units, edited = len(list(base.glob("mprcontents/*/*/*.mxunit"))), options.edits  # kept from before
@@ -264,6 +268,7 @@ def main(argv: list[str]) -> int:
         size = sum(p.stat().st_size for p in base.glob("mprcontents/*/*/*.mxunit"))
         print(f"generated: {units} units, {size / 2**20:.0f} MiB of unit files per side, {edited} units edited")
         cache, repo, git_cache = work / "cache", work / "repo", work / "git-cache"
+        base_cache, new_head_cache = work / "base-cache", work / "new-head-cache"
         shutil.copytree(base, repo, symlinks=True)
         git = ["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
         subprocess.run([*git, "init", "-q"], check=True)
@@ -279,6 +284,13 @@ def main(argv: list[str]) -> int:
         _one_check("git:HEAD~1", "git:HEAD", repo)
         _one_check("git:HEAD~1", "git:HEAD", repo, git_cache)
         _one_check("git:HEAD~1", ".", repo, git_cache)
+        _one_check("git:HEAD~1", "git:HEAD~1", repo, base_cache)  # knows the base revision only
+
+        def new_head() -> Run:
+            shutil.rmtree(new_head_cache, ignore_errors=True)
+            shutil.copytree(base_cache, new_head_cache)  # untimed: each round starts from the same cache
+            return _one_check("git:HEAD~1", "git:HEAD", repo, new_head_cache)
+
         # Then rounds of every measurement, one after the other: this machine's speed drifts by tens of
         # percent within minutes, so a ratio is taken between runs of the same round.
         rounds = [
@@ -288,11 +300,13 @@ def main(argv: list[str]) -> int:
                 warm=_one_check(str(base), str(head), work, cache),
                 git=_one_check("git:HEAD~1", "git:HEAD", repo),
                 git_warm=_one_check("git:HEAD~1", "git:HEAD", repo, git_cache),
+                git_new_head=new_head(),
                 folder_warm=_one_check("git:HEAD~1", ".", repo, git_cache),
             )
             for _ in range(options.rounds)
         ]
         codes = {(r.check[1], r.warm[1]) for r in rounds} | {(r.git[1], r.git_warm[1]) for r in rounds}
+        codes |= {(r.git[1], r.git_new_head[1]) for r in rounds}
         assert all(cold == warm for cold, warm in codes), "the cache changed a verdict"
         print(f"{options.rounds} rounds; each ratio is between runs of one round (best and worst round shown)")
         print(f"floor (read + bson.decode both sides, one process): {_span(r.floor for r in rounds)}")
@@ -303,6 +317,7 @@ def main(argv: list[str]) -> int:
             ("one-unit git: check, no cache", lambda r: r.git, lambda r: r.check[0], "full check",
              "(target: <= 0.25x)"),
             ("one-unit git: check, warm cache", lambda r: r.git_warm, lambda r: r.check[0], "full check", ""),
+            ("  same, cache knows base only", lambda r: r.git_new_head, lambda r: r.check[0], "full check", ""),
             ("git base, working folder, warm", lambda r: r.folder_warm, lambda r: r.check[0], "full check", ""),
         ]
         for label, run, against, unit, target in rows:
