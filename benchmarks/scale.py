@@ -289,6 +289,7 @@ def main(argv: list[str]) -> int:
         def new_head() -> Run:
             shutil.rmtree(new_head_cache, ignore_errors=True)
             shutil.copytree(base_cache, new_head_cache)  # untimed: each round starts from the same cache
+            os.sync()  # and the copy's writes are not left to slow down the run measured next
             return _one_check("git:HEAD~1", "git:HEAD", repo, new_head_cache)
 
         # Then rounds of every measurement, one after the other: this machine's speed drifts by tens of
