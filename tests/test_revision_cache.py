@@ -54,14 +54,19 @@ def _built(snapshot: Snapshot) -> list[object]:
     return list(snapshot.elements)
 
 
+def _read_once(tmp_path: Path, scenario: str) -> tuple[Path, Snapshot, Path]:
+    """A scenario's repository, its HEAD read without a cache, and a cache that has read HEAD once."""
+    repo = scenario_repo(tmp_path, scenario)
+    plain = load_source(HEAD, cwd=repo)
+    cache = tmp_path / "cache"
+    assert load_source(HEAD, cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache))) == plain
+    return repo, plain, cache
+
+
 def test_a_revision_read_before_is_neither_listed_nor_read_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = scenario_repo(tmp_path, "c1-synced-attribute-removed")
-    plain = load_source(HEAD, cwd=repo)
-    cache = tmp_path / "cache"
-    first = load_source(HEAD, cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
-    assert first == plain
+    repo, plain, cache = _read_once(tmp_path, "c1-synced-attribute-removed")
     calls = _listings(monkeypatch)
     told: list[tuple[int, int, int, int]] = []
     memo = ReadMemo(store=DiskUnitStore(cache))
@@ -79,13 +84,9 @@ def test_a_revision_read_before_is_neither_listed_nor_read_again(
 def test_a_revision_record_that_is_damaged_or_lacks_a_unit_record_is_a_miss(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = scenario_repo(tmp_path, "a1-module-native-style")
-    plain = load_source(HEAD, cwd=repo)
-    cache = tmp_path / "cache"
-    before = _records(cache)
-    load_source(HEAD, cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
-    revision = max(_records(cache) - before, key=lambda path: path.stat().st_size)
-    assert decode_revision(revision.read_bytes()).units  # the largest new record is the revision's
+    repo, plain, cache = _read_once(tmp_path, "a1-module-native-style")
+    revision = max(_records(cache), key=lambda path: path.stat().st_size)
+    assert decode_revision(revision.read_bytes()).units  # the largest record is the revision's
     intact = revision.read_bytes()
     calls = _listings(monkeypatch)
 
@@ -106,9 +107,7 @@ def test_a_revision_record_that_is_damaged_or_lacks_a_unit_record_is_a_miss(
 def test_a_revision_record_is_kept_per_limits_and_reading_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = scenario_repo(tmp_path, "d14-ota-enabled")
-    cache = tmp_path / "cache"
-    load_source(HEAD, cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
+    repo, _, cache = _read_once(tmp_path, "d14-ota-enabled")
     calls = _listings(monkeypatch)
     lower = DEFAULT_LIMITS.with_overrides({"max_depth": "100"})
     assert revision_key("t", lower) != revision_key("t", DEFAULT_LIMITS)
