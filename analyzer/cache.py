@@ -13,54 +13,70 @@ The directory must be as trusted as mxota itself: whoever can write it can chang
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
 from pathlib import Path
 
 from analyzer.load.memo import RECORD_FORMAT
+from analyzer.load.revision import REVISION_FORMAT
 
 MAX_RECORD_BYTES = 256 * 1024 * 1024
 """A record larger than this is not read (a damaged cache must not exhaust memory)."""
+
+MAX_REVISIONS = 32
+"""Revision records kept (one per git tree read, about 160 bytes a unit: 4 MB for 25,000 units); past
+this the least recently used are removed, so a cache kept between CI runs does not grow by one for
+every commit ever checked."""
 
 _OPEN_RECORD = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 """A record is opened without waiting on whatever might sit at its name (a FIFO is a miss)."""
 
 
 class DiskUnitStore:
-    """Unit records in ``DIR/units-<format>/<2 hex>/<key>``; written atomically, read defensively."""
+    """Unit records in ``DIR/units-<format>/<2 hex>/<key>``, revision records in
+    ``DIR/revisions-<format>/<key>``; written atomically, read defensively."""
 
     def __init__(self, root: Path) -> None:
         self.root = root / f"units-{RECORD_FORMAT}"
+        self.revisions = root / f"revisions-{REVISION_FORMAT}"
         self._prefix = str(self.root) + os.sep
         self.writable = True
-
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / key
 
     def get(self, key: str) -> bytes | None:
         # Plain ``os`` calls on a string path, and one ``read`` of the size the open file has: a warm run
         # reads tens of thousands of records, pathlib's parsing was a fifth of that, and a buffered
         # ``read(limit)`` set aside the whole limit for every record (2-5 s for 51,670 records, 0.5 s so).
-        try:
-            descriptor = os.open(f"{self._prefix}{key[:2]}{os.sep}{key}", _OPEN_RECORD)
-        except OSError:
-            return None
-        try:
-            status = os.fstat(descriptor)
-            if not stat.S_ISREG(status.st_mode) or status.st_size > MAX_RECORD_BYTES:
-                return None
-            record = os.read(descriptor, status.st_size)
-        except OSError:
-            return None
-        finally:
-            os.close(descriptor)
-        return record  # a short read is a damaged record: its checksum fails and it is a miss
+        return _read_record(f"{self._prefix}{key[:2]}{os.sep}{key}")
 
     def put(self, key: str, record: bytes) -> None:
+        self._write(self.root / key[:2] / key, record)
+
+    def get_revision(self, key: str) -> bytes | None:
+        path = self.revisions / key
+        record = _read_record(str(path))
+        if record is not None and self.writable:
+            with contextlib.suppress(OSError):
+                os.utime(path)  # used now: the last to be removed
+        return record
+
+    def put_revision(self, key: str, record: bytes) -> None:
+        self._write(self.revisions / key, record)
         if not self.writable:
             return
-        path = self._path(key)
+        try:
+            kept = sorted(
+                (entry.stat().st_mtime_ns, entry.name) for entry in os.scandir(self.revisions) if entry.is_file()
+            )
+            for _, name in kept[: max(0, len(kept) - MAX_REVISIONS)]:
+                (self.revisions / name).unlink(missing_ok=True)
+        except OSError:
+            pass  # another run removed it first, or the folder went away: only a cache
+
+    def _write(self, path: Path, record: bytes) -> None:
+        if not self.writable:
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -73,3 +89,22 @@ class DiskUnitStore:
                 raise
         except OSError:
             self.writable = False  # a read-only or full disk: run on without the cache
+
+
+def _read_record(path: str) -> bytes | None:
+    """A record's bytes, or None when there is none: a missing file, or anything but a plain file within
+    :data:`MAX_RECORD_BYTES` (a FIFO is not waited on)."""
+    try:
+        descriptor = os.open(path, _OPEN_RECORD)
+    except OSError:
+        return None
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode) or status.st_size > MAX_RECORD_BYTES:
+            return None
+        record = os.read(descriptor, status.st_size)
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+    return record  # a short read is a damaged record: its checksum fails and it is a miss

@@ -85,8 +85,8 @@ def test_a_revision_record_that_is_damaged_or_lacks_a_unit_record_is_a_miss(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo, plain, cache = _read_once(tmp_path, "a1-module-native-style")
-    revision = max(_records(cache), key=lambda path: path.stat().st_size)
-    assert decode_revision(revision.read_bytes()).units  # the largest record is the revision's
+    (revision,) = DiskUnitStore(cache).revisions.iterdir()
+    assert decode_revision(revision.read_bytes()).units
     intact = revision.read_bytes()
     calls = _listings(monkeypatch)
 
@@ -182,3 +182,42 @@ def test_a_revision_record_reads_back_as_written_and_any_damage_is_refused(
     if damaged != record:
         with pytest.raises(ValueError):
             decode_revision(damaged)
+
+
+def test_the_cache_keeps_the_most_recently_used_revision_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One revision record per git tree read: past ``MAX_REVISIONS`` the least recently used go."""
+    import os
+
+    import analyzer.cache as cache_module
+
+    monkeypatch.setattr(cache_module, "MAX_REVISIONS", 2)
+    store = DiskUnitStore(tmp_path)
+    for age, key in enumerate(("old", "older")):
+        store.put_revision(key, key.encode())
+        os.utime(store.revisions / key, (1000 - age, 1000 - age))
+    assert store.get_revision("older") == b"older"  # used now
+    store.put_revision("new", b"new")
+    assert sorted(path.name for path in store.revisions.iterdir()) == ["new", "older"]
+    assert store.get_revision("old") is None
+    store.put("unit", b"a unit record")  # unit records are not counted, nor removed
+    assert store.get("unit") == b"a unit record"
+
+
+def test_a_revision_record_that_would_inflate_past_the_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    revision = RevisionModel(
+        meta=SnapshotMeta(
+            mpr_name="App.mpr", mpr_format=MprFormat.V2, format_version=1, product_version="10.24.0",
+            build_version="", schema_hash="",
+        ),
+        mpr="App.mpr",
+        units=(),
+        files=(SideFile(path="theme/x.scss", size=1, sha256="0" * 64),) * 500,
+        native=(),
+    )
+    record = encode_revision(revision)
+    assert decode_revision(record) == revision
+    monkeypatch.setattr(revision_module, "MAX_REVISION_BYTES", len(record))
+    with pytest.raises(ValueError, match="unreadable"):
+        decode_revision(record)

@@ -99,6 +99,15 @@ class UnitStore(Protocol):
         """Keep a record; a store that cannot keep it forgets it (it is only a cache)."""
         ...
 
+    def get_revision(self, key: str) -> bytes | None:
+        """The revision record stored under ``key`` (``analyzer.load.revision``), or None."""
+        ...
+
+    def put_revision(self, key: str, record: bytes) -> None:
+        """Keep a revision record; a store may forget the least recently used ones (one is kept per
+        git tree read, so they are many more than the units a release changes)."""
+        ...
+
 
 def store_key(blob: str, unit_id: str) -> str:
     """The store key of a unit's bytes: the blob, the unit, and what reads it (code and format)."""

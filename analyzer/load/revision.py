@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import marshal
+import zlib
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,8 +29,11 @@ from analyzer.load.memo import UnitPlace
 from analyzer.model.native import NativeSetting
 from analyzer.model.snapshot import MprFormat, SideFile, SnapshotMeta, Unit
 
-REVISION_FORMAT = 1
+REVISION_FORMAT = 2
 """Bump when the record layout changes (the code fingerprint changes with it anyway)."""
+
+MAX_REVISION_BYTES = 1 << 30
+"""A record that would inflate past this is refused (a damaged cache must not exhaust memory)."""
 
 
 @functools.cache
@@ -78,7 +82,8 @@ class RevisionModel:
 
 
 def encode_revision(model: RevisionModel) -> bytes:
-    """The record of a revision: ``marshal`` bytes of plain values, after their SHA-256."""
+    """The record of a revision: ``marshal`` bytes of plain values, deflated (GUIDs and paths: half the
+    size, 0.05 s to inflate at 25,000 units), after their SHA-256."""
     meta = model.meta
     units = tuple(
         (
@@ -88,17 +93,13 @@ def encode_revision(model: RevisionModel) -> bytes:
         )
         for u in model.units
     )
-    payload = marshal.dumps(
-        (
-            REVISION_FORMAT,
-            (meta.mpr_name, meta.mpr_format.value, meta.format_version, meta.product_version,
-             meta.build_version, meta.schema_hash),
-            model.mpr,
-            units,
-            tuple((f.path, f.size, f.sha256) for f in model.files),
-            tuple((s.kind, s.key, s.value, s.detail) for s in model.native),
-        )
+    heading = (
+        meta.mpr_name, meta.mpr_format.value, meta.format_version, meta.product_version, meta.build_version,
+        meta.schema_hash,
     )
+    files = tuple((f.path, f.size, f.sha256) for f in model.files)
+    native = tuple((s.kind, s.key, s.value, s.detail) for s in model.native)
+    payload = zlib.compress(marshal.dumps((REVISION_FORMAT, heading, model.mpr, units, files, native)), 1)
     return hashlib.sha256(payload).digest() + payload
 
 
@@ -108,7 +109,11 @@ def decode_revision(record: bytes) -> RevisionModel:
     if len(record) < 33 or hashlib.sha256(payload).digest() != record[:32]:
         raise ValueError("revision record is damaged")
     try:
-        value: Any = marshal.loads(payload)
+        inflate = zlib.decompressobj()
+        plain = inflate.decompress(payload, MAX_REVISION_BYTES)
+        if inflate.unconsumed_tail or not inflate.eof:
+            raise ValueError("revision record is too large or cut short")
+        value: Any = marshal.loads(plain)
         version, meta, mpr, units, files, native = value
         if version != REVISION_FORMAT or not isinstance(mpr, str):
             raise ValueError("not a revision record of this format")
@@ -140,5 +145,5 @@ def decode_revision(record: bytes) -> RevisionModel:
                 NativeSetting(kind=kind, key=key, value=text, detail=detail) for kind, key, text, detail in native
             ),
         )
-    except (ValueError, TypeError, EOFError, KeyError, IndexError) as exc:
+    except (ValueError, TypeError, EOFError, KeyError, IndexError, zlib.error) as exc:
         raise ValueError(f"unreadable revision record ({type(exc).__name__})") from None

@@ -232,7 +232,7 @@ def _known_revision(key: str, repo: Path, source: SourceInfo, reading: _Reading)
     the store lacks any of them (the tree is then read as usual)."""
     memo = reading.memo
     assert memo is not None and memo.store is not None
-    record = memo.store.get(key)
+    record = memo.store.get_revision(key)
     if record is None:
         return None
     try:
@@ -290,7 +290,7 @@ def _load_tree(
     store = reading.memo.store if reading.memo is not None else None
     if revision is not None and store is not None and walked.revision is not None:
         kept = RevisionModel(snapshot.meta, mpr, walked.revision, snapshot.files, snapshot.native)
-        store.put(revision, encode_revision(kept))
+        store.put_revision(revision, encode_revision(kept))
     return snapshot
 
 
