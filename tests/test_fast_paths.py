@@ -316,6 +316,33 @@ def test_records_written_by_another_reader_are_never_read(tmp_path: Path, monkey
     assert other.stored == 0
 
 
+def test_a_unit_record_whose_rows_have_another_shape_is_a_miss() -> None:
+    """A record that passes its checksum but holds outline rows of another shape (a hand-made or
+    foreign record) is refused as unreadable, never turned into half-built rows."""
+    import hashlib
+    import marshal
+
+    from analyzer.load.memo import UnitPlace, decode_record, encode_record
+
+    snapshot = load_source(str(APPS / "field-service-1.0"))
+    model = next(m for m in snapshot.elements.models if m.outline.named and m.outline.referring)
+    place = UnitPlace(model.unit_id, None, "Documents", "Shop", True, 256)
+    record = encode_record(model.outline.root_type, "Doc", place, model.outline)
+    decoded = decode_record(record, model.unit_id)[3]
+    assert (decoded.named, decoded.referring) == (model.outline.named, model.outline.referring)
+
+    def reshaped(change: int, row: tuple[object, ...]) -> bytes:
+        value = marshal.loads(record[32:])
+        lines = list(value[4])
+        lines[change] = (row, *lines[change][1:])
+        payload = marshal.dumps((*value[:4], tuple(lines)))
+        return hashlib.sha256(payload).digest() + payload
+
+    for change, row in ((5, ("id", "type", "Shop.Doc")), (6, ("id", "type"))):
+        with pytest.raises(ValueError, match="unreadable"):
+            decode_record(reshaped(change, row), model.unit_id)
+
+
 @pytest.fixture
 def split_always(monkeypatch: pytest.MonkeyPatch) -> None:
     """Walk half the units in a forked worker even for a small app (the path large apps take)."""
