@@ -58,7 +58,8 @@ CacheOption = Annotated[
         "--cache",
         envvar="MXOTA_CACHE_DIR",
         metavar="DIR",
-        help="Keep walked units in DIR between runs: a later check decodes only units whose bytes are new.",
+        help="Keep walked units and git: revisions in DIR between runs: a later check decodes only units "
+        "whose bytes are new.",
     ),
 ]
 
