@@ -67,7 +67,9 @@ class DiskUnitStore:
             return
         try:
             kept = sorted(
-                (entry.stat().st_mtime_ns, entry.name) for entry in os.scandir(self.revisions) if entry.is_file()
+                (entry.stat().st_mtime_ns, entry.name)
+                for entry in os.scandir(self.revisions)
+                if entry.is_file() and not entry.name.startswith(".tmp-")  # another run's record being written
             )
             for _, name in kept[: max(0, len(kept) - MAX_REVISIONS)]:
                 (self.revisions / name).unlink(missing_ok=True)

@@ -198,8 +198,10 @@ def test_the_cache_keeps_the_most_recently_used_revision_records(
         store.put_revision(key, key.encode())
         os.utime(store.revisions / key, (1000 - age, 1000 - age))
     assert store.get_revision("older") == b"older"  # used now
+    (store.revisions / ".tmp-another-run").write_bytes(b"half a record")  # never counted or removed
+    os.utime(store.revisions / ".tmp-another-run", (1, 1))
     store.put_revision("new", b"new")
-    assert sorted(path.name for path in store.revisions.iterdir()) == ["new", "older"]
+    assert sorted(path.name for path in store.revisions.iterdir()) == [".tmp-another-run", "new", "older"]
     assert store.get_revision("old") is None
     store.put("unit", b"a unit record")  # unit records are not counted, nor removed
     assert store.get("unit") == b"a unit record"
