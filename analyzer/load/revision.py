@@ -29,7 +29,7 @@ from analyzer.load.memo import UnitPlace
 from analyzer.model.native import NativeSetting
 from analyzer.model.snapshot import MprFormat, SideFile, SnapshotMeta, Unit
 
-REVISION_FORMAT = 2
+REVISION_FORMAT = 3
 """Bump when the record layout changes (the code fingerprint changes with it anyway)."""
 
 MAX_REVISION_BYTES = 1 << 30
@@ -73,8 +73,6 @@ class RevisionModel:
     """Everything a load of one tree found, except the units' outlines and contents."""
 
     meta: SnapshotMeta
-    mpr: str
-    """The ``.mpr`` file's path in the tree."""
     units: tuple[RevisionUnit, ...]
     """In the snapshot's order (by unit id)."""
     files: tuple[SideFile, ...]
@@ -99,7 +97,7 @@ def encode_revision(model: RevisionModel) -> bytes:
     )
     files = tuple((f.path, f.size, f.sha256) for f in model.files)
     native = tuple((s.kind, s.key, s.value, s.detail) for s in model.native)
-    payload = zlib.compress(marshal.dumps((REVISION_FORMAT, heading, model.mpr, units, files, native)), 1)
+    payload = zlib.compress(marshal.dumps((REVISION_FORMAT, heading, units, files, native)), 1)
     return hashlib.sha256(payload).digest() + payload
 
 
@@ -114,8 +112,8 @@ def decode_revision(record: bytes) -> RevisionModel:
         if inflate.unconsumed_tail or not inflate.eof:
             raise ValueError("revision record is too large or cut short")
         value: Any = marshal.loads(plain)
-        version, meta, mpr, units, files, native = value
-        if version != REVISION_FORMAT or not isinstance(mpr, str):
+        version, meta, units, files, native = value
+        if version != REVISION_FORMAT:
             raise ValueError("not a revision record of this format")
         name, mpr_format, format_version, product, build, schema = meta
         return RevisionModel(
@@ -127,7 +125,6 @@ def decode_revision(record: bytes) -> RevisionModel:
                 build_version=str(build),
                 schema_hash=str(schema),
             ),
-            mpr=mpr,
             units=tuple(
                 RevisionUnit(
                     Unit(id=unit_id, type=type_name, container=container, containment=containment,

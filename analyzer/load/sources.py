@@ -289,7 +289,7 @@ def _load_tree(
     )
     store = reading.memo.store if reading.memo is not None else None
     if revision is not None and store is not None and walked.revision is not None:
-        kept = RevisionModel(snapshot.meta, mpr, walked.revision, snapshot.files, snapshot.native)
+        kept = RevisionModel(snapshot.meta, walked.revision, snapshot.files, snapshot.native)
         store.put_revision(revision, encode_revision(kept))
     return snapshot
 
