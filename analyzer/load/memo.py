@@ -18,7 +18,7 @@ import functools
 import hashlib
 import marshal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,22 +50,26 @@ RECORD_FORMAT = 3
 """Bump when the record layout changes: stored records of another format are never read."""
 
 
-def _reader_fingerprint() -> str:
-    """A hash of the code that turns a unit into elements, so a changed reader never reads old records.
+def code_fingerprint(sources: Iterable[Path]) -> str:
+    """A hash of mxota's version and these source files, so records written by other code are never read.
 
     The version number alone would let a development build, or a release that forgot to bump it, read
     records an older walk wrote (say, without in-text references) as if they were its own.
     """
     digest = hashlib.sha256(__version__.encode("utf-8"))
-    for module in (units_module, snapshot_module, sys.modules[__name__]):
+    for source in sources:
+        digest.update(source.name.encode("utf-8") + b"\0")
         try:
-            digest.update(Path(str(module.__file__)).read_bytes())
-        except (OSError, TypeError):
-            digest.update(module.__name__.encode("utf-8"))
+            digest.update(source.read_bytes())
+        except OSError:
+            digest.update(b"unreadable")
     return digest.hexdigest()[:16]
 
 
-_READER = _reader_fingerprint()
+_READER = code_fingerprint(
+    Path(str(module.__file__)) for module in (units_module, snapshot_module, sys.modules[__name__])
+)
+"""The code that turns a unit into an outline."""
 
 _KINDS = {kind.value: kind for kind in ReferenceKind}
 _NAMED = functools.partial(tuple.__new__, NamedElement)

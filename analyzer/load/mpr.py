@@ -361,6 +361,8 @@ class _UnitWalk:
             blob, place = self.places[unit.id]
             if blob is None or blob != self.blobs.get(unit.id):
                 return None
+            if (place.parent, place.containment) != (unit.container, unit.containment):
+                return None  # the record keeps these once, as the unit names them
             name = self.roots[unit.id][1]
             kept.append(RevisionUnit(unit, blob, self.sizes[unit.id], place, name if isinstance(name, str) else None))
         return tuple(kept)

@@ -23,13 +23,12 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from analyzer import __version__
 from analyzer.load.limits import Limits
-from analyzer.load.memo import UnitPlace
+from analyzer.load.memo import UnitPlace, code_fingerprint
 from analyzer.model.native import NativeSetting
 from analyzer.model.snapshot import MprFormat, SideFile, SnapshotMeta, Unit
 
-REVISION_FORMAT = 3
+REVISION_FORMAT = 4
 """Bump when the record layout changes (the code fingerprint changes with it anyway)."""
 
 MAX_REVISION_BYTES = 1 << 30
@@ -39,16 +38,10 @@ MAX_REVISION_BYTES = 1 << 30
 @functools.cache
 def _loader_fingerprint() -> str:
     """A hash of every module that reads a source or defines what it becomes."""
-    digest = hashlib.sha256(__version__.encode("utf-8"))
     package = Path(__file__).resolve().parent
-    for folder in (package, package.parent / "model"):
-        for module in sorted(folder.glob("*.py")):
-            digest.update(module.name.encode("utf-8") + b"\0")
-            try:
-                digest.update(module.read_bytes())
-            except OSError:
-                digest.update(b"unreadable")
-    return digest.hexdigest()[:16]
+    return code_fingerprint(
+        module for folder in (package, package.parent / "model") for module in sorted(folder.glob("*.py"))
+    )
 
 
 def revision_key(tree_id: str, limits: Limits) -> str:
@@ -58,7 +51,10 @@ def revision_key(tree_id: str, limits: Limits) -> str:
 
 
 class RevisionUnit(NamedTuple):
-    """One unit of a revision as its walk left it: the row, the blob, its place and its root's name."""
+    """One unit of a revision as its walk left it: the row, the blob, its place and its root's name.
+
+    A walk places a unit under its row's container and containment, as the :class:`Unit` names them,
+    so the record keeps those once (the place's module prefix, qualifying and depth limit beside)."""
 
     unit: Unit
     blob: str
@@ -86,8 +82,7 @@ def encode_revision(model: RevisionModel) -> bytes:
     units = tuple(
         (
             u.unit.id, u.unit.type, u.unit.container, u.unit.containment, u.unit.contents_hash, u.unit.path,
-            u.blob, u.size, u.place.parent, u.place.containment, u.place.name_prefix, u.place.qualify,
-            u.place.max_depth, u.name if isinstance(u.name, str) else None,
+            u.blob, u.size, u.place.name_prefix, u.place.qualify, u.place.max_depth, u.name,
         )
         for u in model.units
     )
@@ -131,11 +126,11 @@ def decode_revision(record: bytes) -> RevisionModel:
                          contents_hash=contents_hash, path=path),
                     blob,
                     int(size),
-                    UnitPlace(unit_id, parent, place_containment, prefix, bool(qualify), int(max_depth)),
+                    UnitPlace(unit_id, container, containment, prefix, bool(qualify), int(max_depth)),
                     root_name if isinstance(root_name, str) else None,
                 )
-                for (unit_id, type_name, container, containment, contents_hash, path, blob, size, parent,
-                     place_containment, prefix, qualify, max_depth, root_name) in units
+                for (unit_id, type_name, container, containment, contents_hash, path, blob, size, prefix,
+                     qualify, max_depth, root_name) in units
             ),
             files=tuple(SideFile(path=path, size=int(size), sha256=digest) for path, size, digest in files),
             native=tuple(
