@@ -163,9 +163,9 @@ class Prepared:
 
 
 def prepare(snapshot: Snapshot, like: Prepared | None = None) -> Prepared:
-    """Index, graph and analyse one snapshot (``like``: the other side of the check, whose graph lends
-    the links of the units both hold; see :func:`build_graph`)."""
-    index = index_snapshot(snapshot)
+    """Index, graph and analyse one snapshot (``like``: the other side of the check, whose index and
+    graph lend what the units both hold gave them; see :func:`index_snapshot`, :func:`build_graph`)."""
+    index = index_snapshot(snapshot, like.index if like is not None else None)
     graph = build_graph(snapshot, index, like.graph if like is not None else None)
     return Prepared(snapshot=snapshot, index=index, graph=graph, native=analyze_native(graph))
 

@@ -492,13 +492,31 @@ def _graph_facts(graph: object) -> tuple[object, ...]:
     )
 
 
+def _index_facts(index: object) -> tuple[object, ...]:
+    """Everything an index answers, in the order it answers it (dicts compared as item lists)."""
+    from analyzer.graph.index import SnapshotIndex
+
+    assert isinstance(index, SnapshotIndex)
+    named = index.elements._named  # the roots and named elements, by unit
+    return (
+        list(index.units.items()),
+        list(index.document_labels.items()),
+        list(index.modules.items()),
+        list(index.unit_types.items()),
+        list(index.unit_models.items()),
+        {element_id: model.unit_id for element_id, model in named.items()},
+    )
+
+
 @pytest.mark.parametrize(
     "scenario", ["c8-offline-module-renamed", "c1-synced-attribute-removed", "a1-module-native-style"]
 )
 def test_a_graph_built_like_the_other_side_equals_one_built_alone(tmp_path: Path, scenario: str) -> None:
     """Units both sides share keep their links from the other side's graph only when every name they
-    refer to resolves as before (a module rename re-resolves them all; a removed attribute its users)."""
+    refer to resolves as before (a module rename re-resolves them all; a removed attribute its users);
+    the index taken over from the other side's equals one built alone."""
     from analyzer.graph.build import build_graph
+    from analyzer.graph.index import index_snapshot
 
     case = SCENARIOS_BY_NAME[scenario]
     write_app(case.before(), tmp_path / "before")
@@ -511,6 +529,7 @@ def test_a_graph_built_like_the_other_side_equals_one_built_alone(tmp_path: Path
     assert _graph_facts(like) == _graph_facts(build_graph(before))
     shared = sum(1 for unit_id, piece in like.pieces.items() if head.pieces.get(unit_id) is piece)
     assert shared > 0  # units outside the renamed module, or untouched by the change
+    assert _index_facts(index_snapshot(before, like=head.index)) == _index_facts(index_snapshot(before))
 
 
 def test_a_shared_unit_is_resolved_again_when_a_name_it_uses_changes() -> None:
@@ -610,6 +629,58 @@ def test_a_graph_built_like_the_other_side_follows_names_held_twice() -> None:
     assert like.pieces["z0"] is head.pieces["z0"]  # untouched units keep their links
 
 
+def _placed(unit_id: str, unit_type: str, name: str, container: str | None) -> UnitModel:
+    """A unit whose root is named ``name`` (a module's name is its qualified name too)."""
+    qualified: str | None = {"Projects$ModuleImpl": name, "Projects$Folder": None}.get(unit_type, f"X.{name}")
+    root = new_element(unit_id, unit_type, name, qualified, container, "Documents", 0, unit_id, {}, ())
+    return UnitModel.of(unit_id, (root,))
+
+
+def _placed_snapshot(rows: list[tuple[UnitModel, str | None]]) -> Snapshot:
+    """A snapshot of the given unit models under the given containers, in canonical order."""
+    meta = SnapshotMeta(
+        mpr_name="a.mpr", mpr_format=MprFormat.V2, format_version=2, product_version="10.0.0",
+        build_version="1", schema_hash="",
+    )
+    ordered = sorted(rows, key=lambda row: row[0].unit_id)
+    units = tuple(
+        Unit(id=model.unit_id, type=model.outline.root_type, container=container, containment="Documents",
+             contents_hash="", path="")
+        for model, container in ordered
+    )
+    return Snapshot(meta=meta, units=units, elements=ElementSequence(model for model, _ in ordered), files=(),
+                    source=SourceInfo(kind=SourceKind.APP_DIRECTORY, location="test"))
+
+
+def test_an_index_taken_over_from_the_other_side_equals_one_built_alone() -> None:
+    """Modules, labels, root types and named ids are taken over from the other side's index with the
+    units that differ taken out and put in: a page moved to another module, one added, one removed; a
+    module renamed changes the module of everything in it, and is built anew."""
+    from analyzer.graph.index import index_snapshot, unit_changes
+
+    shop = _placed("m1", "Projects$ModuleImpl", "Shop", None)
+    admin = _placed("m2", "Projects$ModuleImpl", "Admin", None)
+    folder = _placed("f", "Projects$Folder", "Screens", "m2")
+    pages = {f"p{i}": _placed(f"p{i}", "Forms$Page", f"Page{i}", "f") for i in range(20)}
+    before = _placed_snapshot([(shop, None), (admin, None), (folder, "m2"), *((p, "f") for p in pages.values())])
+    head = index_snapshot(before)
+    moved = _placed("p1", "Forms$Page", "Page1", "m1")  # the same page, now in Shop: another unit model
+    rows = [(shop, None), (admin, None), (folder, "m2"), (moved, "m1")]
+    rows += [(p, "f") for unit_id, p in pages.items() if unit_id not in ("p1", "p2")]  # p2 removed
+    rows.append((_placed("p0a", "Forms$Page", "New", "f"), "f"))  # added
+    after = _placed_snapshot(rows)
+    changes = unit_changes(after.elements.models, before.elements.models)
+    assert changes is not None and {m.unit_id for m in changes.new} == {"p1", "p0a"}
+    patched = index_snapshot(after, like=head)
+    assert _index_facts(patched) == _index_facts(index_snapshot(after))
+    assert patched.modules["p1"] == "Shop" and patched.modules["p0a"] == "Admin" and "p2" not in patched.modules
+    renamed = _placed_snapshot([(shop, None), (_placed("m2", "Projects$ModuleImpl", "Office", None), None),
+                                (folder, "m2"), *((p, "f") for p in pages.values())])
+    patched = index_snapshot(renamed, like=head)
+    assert _index_facts(patched) == _index_facts(index_snapshot(renamed))
+    assert patched.modules["p3"] == "Office" and patched.document_labels["f"] == "Office/Screens"
+
+
 @pytest.mark.corpus
 @pytest.mark.parametrize("project", ["openwallet-foundation-labs__farmworker-wallet-os", "SuperBypassUdinnn__SIGARA"])
 def test_corpus_graphs_built_like_the_other_side_equal_ones_built_alone(corpus: Path, project: str) -> None:
@@ -619,6 +690,7 @@ def test_corpus_graphs_built_like_the_other_side_equal_ones_built_alone(corpus: 
     from itertools import pairwise
 
     from analyzer.graph.build import _names_like, build_graph
+    from analyzer.graph.index import index_snapshot
     from analyzer.graph.queries import _links, _links_by_element
 
     patched = 0
@@ -630,6 +702,7 @@ def test_corpus_graphs_built_like_the_other_side_equal_ones_built_alone(corpus: 
         patched += _names_like(before.elements.models, head) is not None
         like = build_graph(before, like=head)
         assert _graph_facts(like) == _graph_facts(build_graph(before))
+        assert _index_facts(index_snapshot(before, like=head.index)) == _index_facts(index_snapshot(before))
         for graph in (head, like):
             doc_links, doc_targets, referrers = _links(graph)
             assert (doc_links, doc_targets, dict(referrers)) == (lambda r: (r[0], r[1], dict(r[2])))(

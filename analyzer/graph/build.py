@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import chain, pairwise
+from itertools import chain
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
-from analyzer.graph.index import SnapshotIndex, index_snapshot
+from analyzer.graph.index import SnapshotIndex, index_snapshot, unit_changes
 from analyzer.model.snapshot import NamedElement, Reference, ReferenceKind, Snapshot, UnitModel
 
 if TYPE_CHECKING:
@@ -239,29 +239,18 @@ def _names_of(models: tuple[UnitModel, ...]) -> _Names:
     return _Names(names, named, units, holders)
 
 
-def _in_unit_order(models: tuple[UnitModel, ...]) -> bool:
-    """Whether the units are in the canonical order a patch relies on: by unit id, each once."""
-    return all(before.unit_id < after.unit_id for before, after in pairwise(models))
-
-
 def _names_like(models: tuple[UnitModel, ...], like: ModelGraph) -> tuple[_Names, set[str]] | None:
     """The other side's named elements with the units that differ taken out and put in, and the names
     they touch; None when that would not give what :func:`_names_of` gives or would not be cheaper."""
-    theirs = like.pieces
+    theirs = like.index.snapshot.elements.models
     found = like.names_found
-    if (
-        found is None
-        or found.holders is None
-        or len(theirs) != len(like.index.snapshot.elements.models)
-        or not _in_unit_order(models)
-        or not _in_unit_order(like.index.snapshot.elements.models)
-    ):
+    if found is None or found.holders is None or len(like.pieces) != len(theirs):
         return None
+    changes = unit_changes(models, theirs)
+    if changes is None:
+        return None
+    gone, new = changes.gone, changes.new
     mine = {model.unit_id: model for model in models}
-    gone = [piece.model for unit_id, piece in theirs.items() if mine.get(unit_id) is not piece.model]
-    new = [model for model in models if (piece := theirs.get(model.unit_id)) is None or piece.model is not model]
-    if 4 * (len(gone) + len(new)) > len(models):
-        return None
     names, named, units = dict(found.names), dict(found.named), dict(found.units)
     holders = dict(found.holders)
     touched: set[str] = set()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter, lt
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -16,6 +18,7 @@ from analyzer.model.snapshot import (
     Snapshot,
     Unit,
     UnitModel,
+    UnitOutline,
     element_key,
     element_keys,
 )
@@ -27,7 +30,45 @@ SCANS_BEFORE_MAP = 16
 at scale a search costs 20-40 ms and the map about a second, so a check that asks for few pays little
 and one that asks for many soon has the map."""
 
+PATCH_SHARE = 4
+"""The other side of a check lends its lookups when at most one unit in this many differs; past that,
+building them anew costs no more."""
+
 _Picked = TypeVar("_Picked")
+_UNIT_ID = attrgetter("unit_id")
+_CONTAINER = attrgetter("container")
+
+
+@dataclass(frozen=True, slots=True)
+class UnitChanges:
+    """How one snapshot's unit models differ from the other side's, by identity (both loads of a check
+    hand out the same object for a unit whose bytes and place are equal; see ``UnitModel``)."""
+
+    gone: tuple[UnitModel, ...]
+    """Models of the other side this snapshot does not hold."""
+    new: tuple[UnitModel, ...]
+    """Models of this snapshot the other side does not hold."""
+
+
+def unit_changes(models: tuple[UnitModel, ...], theirs: tuple[UnitModel, ...]) -> UnitChanges | None:
+    """The units that differ from ``theirs``; None when a patch would not pay or would not be sound:
+    either side out of canonical order (by unit id, each once), or more than one unit in
+    :data:`PATCH_SHARE` differing."""
+    if not _in_unit_order(models) or not _in_unit_order(theirs):
+        return None
+    mine = {model.unit_id: model for model in models}
+    held = {model.unit_id: model for model in theirs}
+    gone = tuple(model for model in theirs if mine.get(model.unit_id) is not model)
+    new = tuple(model for model in models if held.get(model.unit_id) is not model)
+    if PATCH_SHARE * (len(gone) + len(new)) > len(models):
+        return None
+    return UnitChanges(gone, new)
+
+
+def _in_unit_order(models: tuple[UnitModel, ...]) -> bool:
+    """Whether the units are in the canonical order a patch relies on: by unit id, each once."""
+    ids = list(map(_UNIT_ID, models))
+    return all(map(lt, ids, ids[1:]))  # in C: this runs on every unit of both sides
 
 
 def short_type(type_name: str) -> str:
@@ -42,21 +83,33 @@ class ElementLookup(Mapping[str, ModelElement]):
     outlines without building anything; iterating builds every unit (nothing on a check's path does).
     """
 
-    __slots__ = ("_built", "_found", "_models", "_named", "_scans", "_where_map")
+    __slots__ = ("_built", "_distinct", "_found", "_models", "_named", "_scans", "_where_map")
 
-    def __init__(self, models: tuple[UnitModel, ...]) -> None:
+    def __init__(
+        self, models: tuple[UnitModel, ...], like: ElementLookup | None = None, changes: UnitChanges | None = None
+    ) -> None:
+        """``like``: the other side's lookup, whose roots and named elements are taken over with the
+        units in ``changes`` taken out and put in, when no id is held by two units on either side."""
         self._models = models
         self._where_map: dict[ElementKey, UnitModel] | None = None
         self._scans = 0
         self._found: dict[str, ModelElement] = {}
         self._built: set[str] = set()
         # Roots and named elements are what queries ask for; finding them needs no map of every id.
+        patched = _named_like(like, changes) if like is not None and changes is not None else None
+        if patched is not None:
+            self._named, self._distinct = patched, True
+            return
         named: dict[str, UnitModel] = {}
+        held = 0
         for model in models:
             outline = model.outline
             named[outline.root_id] = model
             named.update(dict.fromkeys((entry.id for entry in outline.named), model))
+            held += _held(outline)
         self._named = named
+        self._distinct = held == len(named)
+        """Whether no root or named id is held by two units (so a patch need not follow which wins)."""
 
     @property
     def _where(self) -> dict[ElementKey, UnitModel]:
@@ -157,6 +210,32 @@ class ElementLookup(Mapping[str, ModelElement]):
         return len(self._where)
 
 
+def _held(outline: UnitOutline) -> int:
+    """How many roots and named ids a unit holds (its root is its first named element when named)."""
+    entries = outline.named
+    return len(entries) + (0 if entries and entries[0].id == outline.root_id else 1)
+
+
+def _named_like(like: ElementLookup, changes: UnitChanges) -> dict[str, UnitModel] | None:
+    """``like``'s roots and named elements with the changed units taken out and put in; None when an
+    id would be held twice (the full build then decides which unit wins, as in canonical order)."""
+    if not like._distinct:
+        return None
+    named = dict(like._named)
+    for model in changes.gone:
+        outline = model.outline
+        for element_id in (outline.root_id, *(entry.id for entry in outline.named)):
+            if named.get(element_id) is model:
+                del named[element_id]
+    for model in changes.new:
+        outline = model.outline
+        ids = (outline.root_id, *(entry.id for entry in outline.named))
+        if len(set(ids)) != _held(outline) or not named.keys().isdisjoint(ids):
+            return None
+        named.update(dict.fromkeys(ids, model))
+    return named
+
+
 class _ByUnit(Mapping[str, _Picked]):
     """Unit id → something of its built elements (all of them, or the root), built on first use."""
 
@@ -233,15 +312,45 @@ class SnapshotIndex:
         return self.unit_roots[element.unit]
 
 
-def index_snapshot(snapshot: Snapshot) -> SnapshotIndex:
-    """Build the lookups once per snapshot, from the units' outlines; every query reuses them."""
+def index_snapshot(snapshot: Snapshot, like: SnapshotIndex | None = None) -> SnapshotIndex:
+    """Build the lookups once per snapshot, from the units' outlines; every query reuses them.
+
+    ``like``: the index of the other snapshot of a check. When few units differ (by identity, see
+    :func:`unit_changes`) and none of them holds other units, its modules, labels and roots are taken
+    over with those units taken out and put in: the same lookups, without a step per unit and element
+    (0.35 -> 0.1 s at scale).
+    """
     units = {unit.id: unit for unit in snapshot.units}
     models: dict[str, UnitModel] = {}
     for model in snapshot.elements.models:
         models.setdefault(model.unit_id, model)
     outlines = {unit_id: model.outline for unit_id, model in models.items()}
-    # The module of a unit is its own name if it is a module, else its container's: every unit climbed
-    # once, remembered for the units below it (a cycle of containers leads to no module).
+    changes = unit_changes(snapshot.elements.models, like.snapshot.elements.models) if like is not None else None
+    if like is not None and changes is not None and _holds_none(changes, units, like.units):
+        modules, labels, unit_types = _patched_names(like, changes, units, outlines)
+    else:
+        modules = _modules(units, outlines)
+        labels = {unit_id: _label(unit_id, outline, modules) for unit_id, outline in outlines.items()}
+        unit_types = {unit_id: outline.root_type for unit_id, outline in outlines.items()}
+    frozen_models = MappingProxyType(models)
+    return SnapshotIndex(
+        snapshot=snapshot,
+        elements=ElementLookup(
+            snapshot.elements.models, like.elements if like is not None else None, changes
+        ),
+        units=MappingProxyType(units),
+        unit_roots=_ByUnit(frozen_models, _root),
+        document_labels=MappingProxyType(labels),
+        modules=MappingProxyType(modules),
+        unit_elements=_ByUnit(frozen_models, _all),
+        unit_models=frozen_models,
+        unit_types=MappingProxyType(unit_types),
+    )
+
+
+def _modules(units: Mapping[str, Unit], outlines: Mapping[str, UnitOutline]) -> dict[str, str]:
+    """Unit id → its module's name: its own if it is a module, else its container's. Every unit is
+    climbed once, remembered for the units below it (a cycle of containers leads to no module)."""
     module_of: dict[str, str | None] = {}
     for unit_id in units:
         path: list[str] = []
@@ -260,26 +369,70 @@ def index_snapshot(snapshot: Snapshot) -> SnapshotIndex:
                 break
             current = units[current].container
         module_of.update(dict.fromkeys(path, found))
-    modules = {unit_id: module for unit_id in units if (module := module_of[unit_id]) is not None}
-    labels: dict[str, str] = {}
-    for unit_id, outline in outlines.items():
-        if outline.root_qualified_name:
-            labels[unit_id] = outline.root_qualified_name
-        elif unit_id in modules and outline.root_name:
-            labels[unit_id] = f"{modules[unit_id]}/{outline.root_name}"
-        elif unit_id in modules:
-            labels[unit_id] = f"{modules[unit_id]}/{short_type(outline.root_type)}"
+    return {unit_id: module for unit_id in units if (module := module_of[unit_id]) is not None}
+
+
+def _label(unit_id: str, outline: UnitOutline, modules: Mapping[str, str]) -> str:
+    """How a person names a document: ``Module.Page``, ``Module/DomainModel``, ``Project``."""
+    if outline.root_qualified_name:
+        return outline.root_qualified_name
+    if unit_id in modules and outline.root_name:
+        return f"{modules[unit_id]}/{outline.root_name}"
+    if unit_id in modules:
+        return f"{modules[unit_id]}/{short_type(outline.root_type)}"
+    return short_type(outline.root_type)
+
+
+def _holds_none(changes: UnitChanges, units: Mapping[str, Unit], their_units: Mapping[str, Unit]) -> bool:
+    """Whether no unit that differs holds another unit on either side (a module or folder changed
+    would change the module of everything below it)."""
+    differing = {model.unit_id for model in changes.gone} | {model.unit_id for model in changes.new}
+    if not differing:
+        return True
+    return differing.isdisjoint(map(_CONTAINER, chain(units.values(), their_units.values())))
+
+
+def _patched_names(
+    like: SnapshotIndex, changes: UnitChanges, units: Mapping[str, Unit], outlines: Mapping[str, UnitOutline]
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """Modules, labels and root types taken over from ``like``, the changed units taken out and put in,
+    in the order a full build gives (units as the snapshot lists them; labels and types by model)."""
+    modules, labels, unit_types = _copied(like.modules), _copied(like.document_labels), _copied(like.unit_types)
+    reorder = units.keys() != like.units.keys() or outlines.keys() != like.unit_models.keys()
+    for model in changes.gone:
+        if model.unit_id not in outlines:
+            labels.pop(model.unit_id, None)
+            unit_types.pop(model.unit_id, None)
+    differing = {model.unit_id for model in (*changes.gone, *changes.new)} | (units.keys() ^ like.units.keys())
+    for unit_id in differing:
+        module = _modules(_chain_of(unit_id, units), outlines).get(unit_id) if unit_id in units else None
+        if (unit_id in modules) != (module is not None):
+            reorder = True  # a key comes or goes: its place in the order is not kept
+        if module is None:
+            modules.pop(unit_id, None)
         else:
-            labels[unit_id] = short_type(outline.root_type)
-    frozen_models = MappingProxyType(models)
-    return SnapshotIndex(
-        snapshot=snapshot,
-        elements=ElementLookup(snapshot.elements.models),
-        units=MappingProxyType(units),
-        unit_roots=_ByUnit(frozen_models, _root),
-        document_labels=MappingProxyType(labels),
-        modules=MappingProxyType(modules),
-        unit_elements=_ByUnit(frozen_models, _all),
-        unit_models=frozen_models,
-        unit_types=MappingProxyType({unit_id: outline.root_type for unit_id, outline in outlines.items()}),
-    )
+            modules[unit_id] = module
+    for model in changes.new:
+        labels[model.unit_id] = _label(model.unit_id, model.outline, modules)
+        unit_types[model.unit_id] = model.outline.root_type
+    if reorder:
+        modules = {unit_id: modules[unit_id] for unit_id in units if unit_id in modules}
+        labels = {unit_id: labels[unit_id] for unit_id in outlines}
+        unit_types = {unit_id: unit_types[unit_id] for unit_id in outlines}
+    return modules, labels, unit_types
+
+
+def _copied(mapping: Mapping[str, str]) -> dict[str, str]:
+    """A plain copy; of a read-only view, the dict beneath copied at once (``dict(view)`` goes key by key,
+    a tenth of a second for three views of a large app)."""
+    return mapping.copy() if isinstance(mapping, MappingProxyType | dict) else dict(mapping)
+
+
+def _chain_of(unit_id: str, units: Mapping[str, Unit]) -> dict[str, Unit]:
+    """A unit and its containers, up to the top or a cycle: all :func:`_modules` climbs for it."""
+    found: dict[str, Unit] = {}
+    current: str | None = unit_id
+    while current is not None and current in units and current not in found:
+        found[current] = units[current]
+        current = units[current].container
+    return found
