@@ -489,6 +489,7 @@ def _graph_facts(graph: object) -> tuple[object, ...]:
         graph.referring,
         dict(graph.element_units),
         sorted(graph.graph.edges(data="kind")),
+        graph.sound,
     )
 
 
@@ -627,6 +628,30 @@ def test_a_graph_built_like_the_other_side_follows_names_held_twice() -> None:
     assert [link.target for link in like.links("d-ref")] == ["x2"]
     assert [link.target for link in like.links("e-ref")] == ["y2"]
     assert like.pieces["z0"] is head.pieces["z0"]  # untouched units keep their links
+
+
+def test_a_graph_built_like_the_other_side_of_a_damaged_model_equals_one_built_alone() -> None:
+    """An element id held by two units (a damaged model): which unit it belongs to follows canonical
+    order, so the lookups are gathered anew rather than taken over, and the graph says it is not sound
+    (document links are then read reference by reference)."""
+    from analyzer.graph.build import build_graph
+
+    def referring(unit_id: str, element_id: str, target: str) -> UnitModel:
+        root = new_element(unit_id, "Forms$Page", unit_id, f"Shop.{unit_id}", "m", "Documents", 0, unit_id, {}, ())
+        reference = Reference(property="Attribute", target=target, kind=ReferenceKind.NAME)
+        member = new_element(element_id, "Forms$TextBox", None, None, unit_id, "Widgets", 0, unit_id, {}, (reference,))
+        return UnitModel.of(unit_id, (root, member))
+
+    others = [_unit(f"z{i}", "Forms$Snippet", ((f"z{i}w", f"Shop.z{i}.w"),)) for i in range(12)]
+    first = referring("b", "dup", "Shop.z0.w")
+    before = _snapshot_of([first, referring("c", "c-w", "Shop.z1.w"), *others])
+    after = _snapshot_of([first, referring("c", "dup", "Shop.z1.w"), *others])
+    head = build_graph(before)
+    assert head.sound
+    like = build_graph(after, like=head)
+    alone = build_graph(after)
+    assert _graph_facts(like) == _graph_facts(alone)
+    assert like.element_units["dup"] == "b" and not like.sound
 
 
 def _placed(unit_id: str, unit_type: str, name: str, container: str | None) -> UnitModel:

@@ -22,7 +22,7 @@ from itertools import chain
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
-from analyzer.graph.index import SnapshotIndex, index_snapshot, unit_changes
+from analyzer.graph.index import SnapshotIndex, UnitChanges, index_snapshot, unit_changes
 from analyzer.model.snapshot import NamedElement, Reference, ReferenceKind, Snapshot, UnitModel
 
 if TYPE_CHECKING:
@@ -69,6 +69,10 @@ class ModelGraph:
     """Unit id → what the unit contributed (see ``like`` in :func:`build_graph`)."""
     names_found: _Names | None = field(default=None, compare=False, repr=False)
     """The named elements as found (see ``like`` in :func:`build_graph`)."""
+    sound: bool = field(default=False, compare=False, repr=False)
+    """Whether every unit's linked elements are its own in :attr:`element_units` (no element id held by
+    two units, as in any model Studio Pro saved): the document links can then be read unit by unit,
+    and the other side of a check can take the gathered lookups over."""
     _networkx: list[nx.DiGraph[str]] = field(default_factory=list, compare=False, repr=False)
 
     @property
@@ -140,22 +144,24 @@ class _LinkTable(Mapping[str, tuple[ElementLink, ...]]):
     """Element id → resolved links: resolved up front for elements with by-name or in-text references,
     on first use for the many that only point inside their own unit (nothing on a check's path asks)."""
 
-    __slots__ = ("_index", "_resolve", "_resolved", "_stored")
+    __slots__ = ("_index", "_later", "_resolve", "_stored", "gathered")
 
     def __init__(
         self,
-        resolved: dict[str, tuple[ElementLink, ...]],
+        gathered: dict[str, tuple[ElementLink, ...]],
         stored: Mapping[str, tuple[Reference, ...]],
         resolve: Callable[[str, tuple[Reference, ...], bool], tuple[ElementLink, ...]],
         index: SnapshotIndex,
     ) -> None:
-        self._resolved = resolved
+        self.gathered = gathered
+        """The links resolved up front, never changed after (the other side of a check copies them)."""
+        self._later: dict[str, tuple[ElementLink, ...]] = {}
         self._stored = stored
         self._resolve = resolve
         self._index = index
 
     def __getitem__(self, element_id: str) -> tuple[ElementLink, ...]:
-        found = self._resolved.get(element_id)
+        found = self.gathered.get(element_id) or self._later.get(element_id)
         if found is None:
             stored = self._stored.get(element_id)
             outlined = stored is not None
@@ -165,7 +171,7 @@ class _LinkTable(Mapping[str, tuple[ElementLink, ...]]):
             found = self._resolve(element_id, stored, outlined) if stored else ()
             if not found:
                 raise KeyError(element_id)
-            self._resolved[element_id] = found
+            self._later[element_id] = found
         return found
 
     def __iter__(self) -> Iterator[str]:
@@ -195,6 +201,8 @@ class _UnitLinks(NamedTuple):
     """Id of every element with links → this unit."""
     targets: frozenset[str]
     """Targets of the unit's by-name and in-text links (what the document refers to)."""
+    links_to: frozenset[str]
+    """The other units it links into (the second halves of :attr:`edges`)."""
 
 
 class _Names(NamedTuple):
@@ -239,7 +247,7 @@ def _names_of(models: tuple[UnitModel, ...]) -> _Names:
     return _Names(names, named, units, holders)
 
 
-def _names_like(models: tuple[UnitModel, ...], like: ModelGraph) -> tuple[_Names, set[str]] | None:
+def _names_like(models: tuple[UnitModel, ...], like: ModelGraph) -> tuple[_Names, set[str], UnitChanges] | None:
     """The other side's named elements with the units that differ taken out and put in, and the names
     they touch; None when that would not give what :func:`_names_of` gives or would not be cheaper."""
     theirs = like.index.snapshot.elements.models
@@ -291,7 +299,77 @@ def _names_like(models: tuple[UnitModel, ...], like: ModelGraph) -> tuple[_Names
         else:
             names.pop(qualified_name, None)
             del holders[qualified_name]
-    return _Names(names, named, units, holders), touched
+    return _Names(names, named, units, holders), touched, changes
+
+
+def _gathered(
+    ordered: list[_UnitLinks], distinct: bool, named_units: dict[str, str]
+) -> tuple[dict[str, tuple[ElementLink, ...]], dict[tuple[str, str], str], dict[str, str]]:
+    """Links, document edges and element units gathered unit by unit (dict operations that run in C,
+    not a step per element); a named element's unit wins over a referring one's, and among referring
+    ones the first in order."""
+    references: dict[str, tuple[ElementLink, ...]] = {}
+    document_edges: dict[tuple[str, str], str] = {}
+    element_units: dict[str, str] = {}
+    for piece in reversed(ordered):
+        if piece.sources:
+            element_units.update(piece.sources)
+    for piece in ordered:
+        if not piece.references:
+            continue  # a unit without links has no edges either (a folder, a module)
+        references.update(piece.references)
+        if not distinct:
+            for edge, kind in piece.edges.items():
+                document_edges.setdefault(edge, kind)
+        elif piece.edges:
+            document_edges.update(piece.edges)  # keys start with the piece's own unit: none is seen twice
+    element_units.update(named_units)
+    return references, document_edges, element_units
+
+
+def _gathered_like(
+    like: ModelGraph, pieces: dict[str, _UnitLinks], found: _Names, changes: UnitChanges
+) -> tuple[dict[str, tuple[ElementLink, ...]], dict[tuple[str, str], str], dict[str, str]] | None:
+    """What :func:`_gathered` gives, taken over from the other side's graph: the pieces that differ
+    taken out and put in (0.3 s -> 0.05 s at scale). None unless both sides are sound: an element id
+    held by two units would make which one wins depend on the order of every unit."""
+    theirs = like.pieces
+    if not like.sound or not isinstance(like.references, _LinkTable):
+        return None
+    removed = [piece for unit_id, piece in theirs.items() if pieces.get(unit_id) is not piece]
+    fresh = [piece for unit_id, piece in pieces.items() if theirs.get(unit_id) is not piece]
+    references = dict(like.references.gathered)
+    document_edges = dict(like.document_edges)
+    element_units = dict(like.element_units)
+    touched: set[str] = set()
+    for piece in removed:
+        for element_id in piece.sources:
+            references.pop(element_id, None)
+            element_units.pop(element_id, None)
+        touched.update(piece.sources)
+        for edge in piece.edges:
+            document_edges.pop(edge, None)
+    for model in changes.gone:
+        for entry in model.outline.named:
+            element_units.pop(entry.id, None)
+            touched.add(entry.id)
+    for piece in fresh:
+        if not element_units.keys().isdisjoint(piece.sources):
+            return None  # an element id held by two units
+        references.update(piece.references)
+        element_units.update(piece.sources)
+        document_edges.update(piece.edges)
+    named_units = found.units
+    for model in changes.new:
+        touched.update(entry.id for entry in model.outline.named)
+    for element_id in touched:  # named elements put (back) in: a named element's unit wins
+        unit_id = named_units.get(element_id)
+        if unit_id is None:
+            continue
+        held = element_units.setdefault(element_id, unit_id)
+        if held != unit_id:
+            return None
+    return references, document_edges, element_units
 
 
 def build_graph(
@@ -363,7 +441,7 @@ def build_graph(
     def unit_links(model: UnitModel) -> _UnitLinks:
         unit_id = model.unit_id
         outline = model.outline
-        piece = _UnitLinks(model, {}, [], [], {}, [], frozenset(), {}, frozenset())
+        piece = _UnitLinks(model, {}, [], [], {}, [], frozenset(), {}, frozenset(), frozenset())
         used: set[str] = set()
         targets: set[str] = set()
         for position in outline.naming:
@@ -392,7 +470,11 @@ def build_graph(
                 target_unit = units_of[link.target]
                 if target_unit != unit_id:
                     piece.edges.setdefault((unit_id, target_unit), link.kind)
-        return piece._replace(names_used=frozenset(used), targets=frozenset(targets))
+        return piece._replace(
+            names_used=frozenset(used),
+            targets=frozenset(targets),
+            links_to=frozenset(target for _, target in piece.edges),
+        )
 
     changed: set[str] = set()
     if like is not None:
@@ -424,8 +506,6 @@ def build_graph(
         ):
             piece = unit_links(model)
         pieces[unit_id] = piece
-    # Gathered unit by unit (dict and list operations that run in C, not a step per element); a
-    # named element's unit wins over a referring one's, and among referring ones the first in order.
     distinct = len(pieces) == len(models)
     ordered = [pieces[model.unit_id] for model in models]
     if not distinct:  # a unit id held twice: each occurrence counts, as in canonical order
@@ -433,25 +513,17 @@ def build_graph(
             piece if piece.model is model else unit_links(model)
             for model, piece in zip(models, ordered, strict=True)
         ]
-    references: dict[str, tuple[ElementLink, ...]] = {}
-    document_edges: dict[tuple[str, str], str] = {}
+    gathered = _gathered_like(like, pieces, found, patched[2]) if like is not None and patched is not None else None
+    if gathered is not None:
+        references, document_edges, element_units = gathered
+        sound = True
+    else:
+        references, document_edges, element_units = _gathered(ordered, distinct, named_units)
+        sound = distinct and all(piece.sources.items() <= element_units.items() for piece in ordered)
     dangling: dict[str, list[str]] = {}
-    element_units: dict[str, str] = {}
-    for piece in reversed(ordered):
-        if piece.sources:
-            element_units.update(piece.sources)
     for piece in ordered:
-        if not piece.references and not piece.dangling:
-            continue  # a unit without links has no edges either (a folder, a module)
-        references.update(piece.references)
-        if not distinct:
-            for edge, kind in piece.edges.items():
-                document_edges.setdefault(edge, kind)
-        elif piece.edges:
-            document_edges.update(piece.edges)  # keys start with the piece's own unit: none is seen twice
         for name, source_id in piece.dangling:
             dangling.setdefault(name, []).append(source_id)
-    element_units.update(named_units)
     units_of = element_units
     stored = _StoredReferences(
         idx.unit_models, lambda element_id: units_of.get(element_id) or elements.unit_of(element_id)
@@ -469,4 +541,5 @@ def build_graph(
         stored_references=stored,
         pieces=pieces,
         names_found=found,
+        sound=sound,
     )

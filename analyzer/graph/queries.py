@@ -81,20 +81,11 @@ def _element(mg: ModelGraph, element_id: str) -> ModelElement | None:
 def _links(mg: ModelGraph) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], Mapping[str, frozenset[str]]]:
     """Document → referenced documents, document → referenced elements, element → referring documents
     (the last made on first use: only a blast radius asks for it)."""
-    pieces = mg.pieces
-    if len(pieces) != len(mg.index.snapshot.elements.models):  # a unit id held twice, or no pieces
+    if not mg.sound:  # a unit id or an element id held twice (a damaged model), or no pieces
         return _links_by_element(mg)
-    doc_links: dict[str, frozenset[str]] = {}
-    doc_targets: dict[str, frozenset[str]] = {}
-    units = mg.element_units.items()
-    for unit_id, piece in pieces.items():
-        if not piece.sources.items() <= units:
-            # Some element of the unit is also held by another unit (a damaged model): go by element.
-            return _links_by_element(mg)
-        if piece.targets:
-            doc_targets[unit_id] = piece.targets
-        if piece.edges:
-            doc_links[unit_id] = frozenset(target for _, target in piece.edges)
+    pieces = mg.pieces.items()
+    doc_links = {unit_id: piece.links_to for unit_id, piece in pieces if piece.links_to}
+    doc_targets = {unit_id: piece.targets for unit_id, piece in pieces if piece.targets}
     return doc_links, doc_targets, _Referrers(doc_targets)
 
 
