@@ -677,10 +677,13 @@ def _placed_snapshot(rows: list[tuple[UnitModel, str | None]]) -> Snapshot:
                     source=SourceInfo(kind=SourceKind.APP_DIRECTORY, location="test"))
 
 
-def test_an_index_taken_over_from_the_other_side_equals_one_built_alone() -> None:
+def test_an_index_taken_over_from_the_other_side_equals_one_built_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     """Modules, labels, root types and named ids are taken over from the other side's index with the
     units that differ taken out and put in: a page moved to another module, one added, one removed; a
-    module renamed changes the module of everything in it, and is built anew."""
+    module renamed changes the module of everything in it, and is built anew. The graph built on such
+    an index takes over how the units differ from it."""
+    from analyzer.graph import build as build_module
+    from analyzer.graph.build import build_graph
     from analyzer.graph.index import index_snapshot, unit_changes
 
     shop = _placed("m1", "Projects$ModuleImpl", "Shop", None)
@@ -699,6 +702,13 @@ def test_an_index_taken_over_from_the_other_side_equals_one_built_alone() -> Non
     patched = index_snapshot(after, like=head)
     assert _index_facts(patched) == _index_facts(index_snapshot(after))
     assert patched.modules["p1"] == "Shop" and patched.modules["p0a"] == "Admin" and "p2" not in patched.modules
+    head_graph = build_graph(before, head)
+
+    def again(*_: object) -> None:
+        raise AssertionError("the graph asks again how the units differ")
+
+    monkeypatch.setattr(build_module, "unit_changes", again)  # the index found it already
+    assert _graph_facts(build_graph(after, patched, like=head_graph)) == _graph_facts(build_graph(after))
     renamed = _placed_snapshot([(shop, None), (_placed("m2", "Projects$ModuleImpl", "Office", None), None),
                                 (folder, "m2"), *((p, "f") for p in pages.values())])
     patched = index_snapshot(renamed, like=head)

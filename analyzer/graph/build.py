@@ -247,14 +247,21 @@ def _names_of(models: tuple[UnitModel, ...]) -> _Names:
     return _Names(names, named, units, holders)
 
 
-def _names_like(models: tuple[UnitModel, ...], like: ModelGraph) -> tuple[_Names, set[str], UnitChanges] | None:
-    """The other side's named elements with the units that differ taken out and put in, and the names
-    they touch; None when that would not give what :func:`_names_of` gives or would not be cheaper."""
+def _names_like(
+    models: tuple[UnitModel, ...], like: ModelGraph, index: SnapshotIndex | None = None
+) -> tuple[_Names, set[str], UnitChanges] | None:
+    """The other side's named elements with the units that differ taken out and put in, the names
+    they touch and how the units differ (as ``index`` found them, when it was taken over from the same
+    snapshot); None when that would not give what :func:`_names_of` gives or would not be cheaper."""
     theirs = like.index.snapshot.elements.models
     found = like.names_found
     if found is None or found.holders is None or len(like.pieces) != len(theirs):
         return None
-    changes = unit_changes(models, theirs)
+    lent = index.lent if index is not None and index.snapshot.elements.models is models else None
+    if lent is not None and lent[0] is like.index.snapshot:
+        changes: UnitChanges | None = lent[1]
+    else:
+        changes = unit_changes(models, theirs)
     if changes is None:
         return None
     gone, new = changes.gone, changes.new
@@ -387,7 +394,7 @@ def build_graph(
     idx = index if index is not None else index_snapshot(snapshot)
     elements = idx.elements
     models = snapshot.elements.models
-    patched = _names_like(models, like) if like is not None else None
+    patched = _names_like(models, like, idx) if like is not None else None
     found = patched[0] if patched is not None else _names_of(models)
     names, named, named_units = found.names, found.named, found.units
     units_of = named_units  # the named elements' units while links are resolved; see the end

@@ -6,7 +6,7 @@ Made from the units' outlines; a unit's elements are built the first time one of
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter, lt
 from types import MappingProxyType
@@ -284,6 +284,9 @@ class SnapshotIndex:
     """Unit id → its model: the outline, and the elements once built."""
     unit_types: Mapping[str, str]
     """Unit id → the ``$Type`` of its root, without building it."""
+    lent: tuple[Snapshot, UnitChanges] | None = field(default=None, compare=False, repr=False)
+    """The other side's snapshot this index was taken over from and how the units differ from it (the
+    graph built like the other side's needs the same)."""
 
     def label(self, element: ModelElement) -> str:
         """How a person finds the element: its qualified name, else its nearest named owner and its type.
@@ -345,6 +348,7 @@ def index_snapshot(snapshot: Snapshot, like: SnapshotIndex | None = None) -> Sna
         unit_elements=_ByUnit(frozen_models, _all),
         unit_models=frozen_models,
         unit_types=MappingProxyType(unit_types),
+        lent=(like.snapshot, changes) if like is not None and changes is not None else None,
     )
 
 
