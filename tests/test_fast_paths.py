@@ -493,6 +493,24 @@ def _graph_facts(graph: object) -> tuple[object, ...]:
     )
 
 
+def _assert_referrers_found_by_search(graph: object) -> None:
+    """The documents that refer to an element, found by searching every document's targets (the first
+    lookups), are the ones the map of them all gives (the later ones)."""
+    from analyzer.graph.build import ModelGraph
+    from analyzer.graph.queries import SCANS_BEFORE_REVERSE, _links
+
+    assert isinstance(graph, ModelGraph)
+    turned = dict(_links(graph)[2])
+    assert turned
+    searched = _links(graph)[2]
+    asked = [*list(turned)[: SCANS_BEFORE_REVERSE - 1], "no-such-element"]
+    assert {element_id: searched.get(element_id) for element_id in asked} == {
+        element_id: turned.get(element_id) for element_id in asked
+    }
+    assert searched._turned is None  # type: ignore[attr-defined]  # found by search, no map made yet
+    assert dict(searched) == turned  # past the searches: the map
+
+
 def _index_facts(index: object) -> tuple[object, ...]:
     """Everything an index answers, in the order it answers it (dicts compared as item lists)."""
     from analyzer.graph.index import SnapshotIndex
@@ -531,6 +549,7 @@ def test_a_graph_built_like_the_other_side_equals_one_built_alone(tmp_path: Path
     shared = sum(1 for unit_id, piece in like.pieces.items() if head.pieces.get(unit_id) is piece)
     assert shared > 0  # units outside the renamed module, or untouched by the change
     assert _index_facts(index_snapshot(before, like=head.index)) == _index_facts(index_snapshot(before))
+    _assert_referrers_found_by_search(like)
 
 
 def test_a_shared_unit_is_resolved_again_when_a_name_it_uses_changes() -> None:
@@ -739,6 +758,7 @@ def test_corpus_graphs_built_like_the_other_side_equal_ones_built_alone(corpus: 
         assert _graph_facts(like) == _graph_facts(build_graph(before))
         assert _index_facts(index_snapshot(before, like=head.index)) == _index_facts(index_snapshot(before))
         for graph in (head, like):
+            _assert_referrers_found_by_search(graph)
             doc_links, doc_targets, referrers = _links(graph)
             assert (doc_links, doc_targets, dict(referrers)) == (lambda r: (r[0], r[1], dict(r[2])))(
                 _links_by_element(graph)
