@@ -534,6 +534,7 @@ def test_a_graph_built_like_the_other_side_equals_one_built_alone(tmp_path: Path
     """Units both sides share keep their links from the other side's graph only when every name they
     refer to resolves as before (a module rename re-resolves them all; a removed attribute its users);
     the index taken over from the other side's equals one built alone."""
+    from analyzer.diff.diff import _shared_models, _unchanged_units
     from analyzer.graph.build import build_graph
     from analyzer.graph.index import index_snapshot
 
@@ -548,8 +549,15 @@ def test_a_graph_built_like_the_other_side_equals_one_built_alone(tmp_path: Path
     assert _graph_facts(like) == _graph_facts(build_graph(before))
     shared = sum(1 for unit_id, piece in like.pieces.items() if head.pieces.get(unit_id) is piece)
     assert shared > 0  # units outside the renamed module, or untouched by the change
-    assert _index_facts(index_snapshot(before, like=head.index)) == _index_facts(index_snapshot(before))
+    taken_over = index_snapshot(before, like=head.index)
+    assert _index_facts(taken_over) == _index_facts(index_snapshot(before))
     _assert_referrers_found_by_search(like)
+    # The diff takes the units whose model is the very same from how the index found they differ.
+    renamed_module = scenario == "c8-offline-module-renamed"  # every unit of the module differs
+    assert (_shared_models(taken_over, head.index) is None) == renamed_module == (taken_over.lent is None)
+    unchanged = _unchanged_units(index_snapshot(before), index_snapshot(after))
+    assert _unchanged_units(taken_over, head.index) == unchanged
+    assert _unchanged_units(head.index, taken_over) == unchanged
 
 
 def test_a_shared_unit_is_resolved_again_when_a_name_it_uses_changes() -> None:
