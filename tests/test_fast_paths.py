@@ -460,21 +460,25 @@ def _module() -> UnitModel:
     )
 
 
-def _snapshot_of(models: list[UnitModel]) -> Snapshot:
-    """A snapshot of module ``m`` (Shop) and the given documents, in canonical order."""
-    module = _module()
+def _placed_snapshot(rows: list[tuple[UnitModel, str | None]]) -> Snapshot:
+    """A snapshot of the given unit models under the given containers, in canonical order."""
     meta = SnapshotMeta(
         mpr_name="a.mpr", mpr_format=MprFormat.V2, format_version=2, product_version="10.0.0",
         build_version="1", schema_hash="",
     )
-    ordered = sorted([module, *models], key=lambda model: model.unit_id)
+    ordered = sorted(rows, key=lambda row: row[0].unit_id)
     units = tuple(
-        Unit(id=m.unit_id, type=m.outline.root_type, container=None if m.unit_id == "m" else "m",
-             containment="Documents", contents_hash="", path="")
-        for m in ordered
+        Unit(id=model.unit_id, type=model.outline.root_type, container=container, containment="Documents",
+             contents_hash="", path="")
+        for model, container in ordered
     )
-    return Snapshot(meta=meta, units=units, elements=ElementSequence(ordered), files=(),
+    return Snapshot(meta=meta, units=units, elements=ElementSequence(model for model, _ in ordered), files=(),
                     source=SourceInfo(kind=SourceKind.APP_DIRECTORY, location="test"))
+
+
+def _snapshot_of(models: list[UnitModel]) -> Snapshot:
+    """A snapshot of module ``m`` (Shop) and the given documents, in canonical order."""
+    return _placed_snapshot([(_module(), None), *((model, "m") for model in models)])
 
 
 def _graph_facts(graph: object) -> tuple[object, ...]:
@@ -686,22 +690,6 @@ def _placed(unit_id: str, unit_type: str, name: str, container: str | None) -> U
     qualified: str | None = {"Projects$ModuleImpl": name, "Projects$Folder": None}.get(unit_type, f"X.{name}")
     root = new_element(unit_id, unit_type, name, qualified, container, "Documents", 0, unit_id, {}, ())
     return UnitModel.of(unit_id, (root,))
-
-
-def _placed_snapshot(rows: list[tuple[UnitModel, str | None]]) -> Snapshot:
-    """A snapshot of the given unit models under the given containers, in canonical order."""
-    meta = SnapshotMeta(
-        mpr_name="a.mpr", mpr_format=MprFormat.V2, format_version=2, product_version="10.0.0",
-        build_version="1", schema_hash="",
-    )
-    ordered = sorted(rows, key=lambda row: row[0].unit_id)
-    units = tuple(
-        Unit(id=model.unit_id, type=model.outline.root_type, container=container, containment="Documents",
-             contents_hash="", path="")
-        for model, container in ordered
-    )
-    return Snapshot(meta=meta, units=units, elements=ElementSequence(model for model, _ in ordered), files=(),
-                    source=SourceInfo(kind=SourceKind.APP_DIRECTORY, location="test"))
 
 
 def test_an_index_taken_over_from_the_other_side_equals_one_built_alone(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,19 +25,13 @@ from analyzer.graph.build import build_graph
 from analyzer.graph.index import index_snapshot
 from analyzer.graph.queries import analyze_native
 from analyzer.model.snapshot import (
-    ElementSequence,
-    MprFormat,
     Reference,
     ReferenceKind,
     Snapshot,
-    SnapshotMeta,
-    SourceInfo,
-    SourceKind,
-    Unit,
     UnitModel,
     new_element,
 )
-from tests.test_fast_paths import _graph_facts, _index_facts
+from tests.test_fast_paths import _graph_facts, _index_facts, _placed_snapshot
 
 MODULES = ("m0", "m1", "m2")
 FOLDERS = {"f0": "m0", "f1": "m1", "f2": "m2"}
@@ -92,16 +86,7 @@ def _snapshot(app: AppSpec, models: _Models) -> Snapshot:
         module = names[_module_of(page.container)]
         model = models.get(("page", page_id, page, module), partial(_page, page_id, page, module))
         rows.append((model, page.container))
-    rows.sort(key=lambda row: row[0].unit_id)
-    meta = SnapshotMeta(mpr_name="a.mpr", mpr_format=MprFormat.V2, format_version=2, product_version="10.0.0",
-                        build_version="1", schema_hash="")
-    units = tuple(
-        Unit(id=model.unit_id, type=model.outline.root_type, container=container, containment="Documents",
-             contents_hash="", path="")
-        for model, container in rows
-    )
-    return Snapshot(meta=meta, units=units, elements=ElementSequence(model for model, _ in rows), files=(),
-                    source=SourceInfo(kind=SourceKind.APP_DIRECTORY, location="generated"))
+    return _placed_snapshot(rows)
 
 
 def _module(module_id: str, name: str) -> UnitModel:

@@ -190,9 +190,8 @@ def _shared_models(before: SnapshotIndex, after: SnapshotIndex) -> set[str] | No
     for index, other in ((before, after), (after, before)):
         lent = index.lent
         if lent is not None and lent[0] is other.snapshot:
-            differing = {model.unit_id for model in (*lent[1].gone, *lent[1].new)}
             held = index.unit_models.keys() & other.unit_models.keys()
-            return (held & before.units.keys() & after.units.keys()) - differing
+            return (held & before.units.keys() & after.units.keys()) - lent[1].unit_ids()
     return None
 
 

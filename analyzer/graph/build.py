@@ -153,8 +153,7 @@ class _LinkTable(Mapping[str, tuple[ElementLink, ...]]):
         resolve: Callable[[str, tuple[Reference, ...], bool], tuple[ElementLink, ...]],
         index: SnapshotIndex,
     ) -> None:
-        self.gathered = gathered
-        """The links resolved up front, never changed after (the other side of a check copies them)."""
+        self.gathered = gathered  # resolved up front, never changed after: the other side copies them
         self._later: dict[str, tuple[ElementLink, ...]] = {}
         self._stored = stored
         self._resolve = resolve
@@ -309,9 +308,11 @@ def _names_like(
     return _Names(names, named, units, holders), touched, changes
 
 
-def _gathered(
-    ordered: list[_UnitLinks], distinct: bool, named_units: dict[str, str]
-) -> tuple[dict[str, tuple[ElementLink, ...]], dict[tuple[str, str], str], dict[str, str]]:
+_Gathered = tuple[dict[str, tuple[ElementLink, ...]], dict[tuple[str, str], str], dict[str, str]]
+"""Resolved links by element, document edges, and the unit of every named or linked element."""
+
+
+def _gathered(ordered: list[_UnitLinks], distinct: bool, named_units: dict[str, str]) -> _Gathered:
     """Links, document edges and element units gathered unit by unit (dict operations that run in C,
     not a step per element); a named element's unit wins over a referring one's, and among referring
     ones the first in order."""
@@ -336,7 +337,7 @@ def _gathered(
 
 def _gathered_like(
     like: ModelGraph, pieces: dict[str, _UnitLinks], found: _Names, changes: UnitChanges
-) -> tuple[dict[str, tuple[ElementLink, ...]], dict[tuple[str, str], str], dict[str, str]] | None:
+) -> _Gathered | None:
     """What :func:`_gathered` gives, taken over from the other side's graph: the pieces that differ
     taken out and put in (0.3 s -> 0.05 s at scale). None unless both sides are sound: an element id
     held by two units would make which one wins depend on the order of every unit."""

@@ -49,6 +49,10 @@ class UnitChanges:
     new: tuple[UnitModel, ...]
     """Models of this snapshot the other side does not hold."""
 
+    def unit_ids(self) -> set[str]:
+        """The ids of the units that differ (a unit changed in place is both gone and new)."""
+        return {model.unit_id for model in (*self.gone, *self.new)}
+
 
 def unit_changes(models: tuple[UnitModel, ...], theirs: tuple[UnitModel, ...]) -> UnitChanges | None:
     """The units that differ from ``theirs``; None when a patch would not pay or would not be sound:
@@ -108,8 +112,7 @@ class ElementLookup(Mapping[str, ModelElement]):
             named.update(dict.fromkeys((entry.id for entry in outline.named), model))
             held += _held(outline)
         self._named = named
-        self._distinct = held == len(named)
-        """Whether no root or named id is held by two units (so a patch need not follow which wins)."""
+        self._distinct = held == len(named)  # no root or named id held by two units: a patch may follow
 
     @property
     def _where(self) -> dict[ElementKey, UnitModel]:
@@ -390,10 +393,7 @@ def _label(unit_id: str, outline: UnitOutline, modules: Mapping[str, str]) -> st
 def _holds_none(changes: UnitChanges, units: Mapping[str, Unit], their_units: Mapping[str, Unit]) -> bool:
     """Whether no unit that differs holds another unit on either side (a module or folder changed
     would change the module of everything below it)."""
-    differing = {model.unit_id for model in changes.gone} | {model.unit_id for model in changes.new}
-    if not differing:
-        return True
-    return differing.isdisjoint(map(_CONTAINER, chain(units.values(), their_units.values())))
+    return changes.unit_ids().isdisjoint(map(_CONTAINER, chain(units.values(), their_units.values())))
 
 
 def _patched_names(
@@ -407,7 +407,7 @@ def _patched_names(
         if model.unit_id not in outlines:
             labels.pop(model.unit_id, None)
             unit_types.pop(model.unit_id, None)
-    differing = {model.unit_id for model in (*changes.gone, *changes.new)} | (units.keys() ^ like.units.keys())
+    differing = changes.unit_ids() | (units.keys() ^ like.units.keys())
     for unit_id in differing:
         module = _modules(_chain_of(unit_id, units), outlines).get(unit_id) if unit_id in units else None
         if (unit_id in modules) != (module is not None):
