@@ -15,7 +15,6 @@ documents) are tolerated and recorded in ``dangling``, never fatal.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
@@ -224,23 +223,25 @@ def _names_of(models: tuple[UnitModel, ...]) -> _Names:
     names: dict[str, str] = {}
     named: dict[str, NamedElement] = {}
     units: dict[str, str] = {}
+    twice: set[str] = set()
     total = 0
     for model in models:
         unit_id = model.unit_id
         entries = model.outline.named
         total += len(entries)
         for entry in entries:
-            names.setdefault(entry.qualified_name, entry.id)
-            named[entry.id] = entry
-            units[entry.id] = unit_id
+            element_id = entry.id
+            if names.setdefault(entry.qualified_name, element_id) != element_id:
+                twice.add(entry.qualified_name)  # held before (or an id held twice: see below)
+            named[element_id] = entry
+            units[element_id] = unit_id
     holders: dict[str, tuple[tuple[str, int, str], ...]] = {}
     if len(named) != total:
         return _Names(names, named, units, None)
-    if len(names) != total:
-        counts = Counter(entry.qualified_name for model in models for entry in model.outline.named)
+    if twice:  # every id held once: a name held before is held twice, by two elements
         for model in models:
             for position, entry in enumerate(model.outline.named):
-                if counts[entry.qualified_name] > 1:
+                if entry.qualified_name in twice:
                     found = holders.get(entry.qualified_name, ())
                     holders[entry.qualified_name] = (*found, (model.unit_id, position, entry.id))
     return _Names(names, named, units, holders)
@@ -445,43 +446,62 @@ def build_graph(
         return tuple(links.values())
 
     name_kind = ReferenceKind.NAME
+    new_link = tuple.__new__  # an ElementLink without the Python-level ``__new__`` (130,000 at scale)
+    names_get = names.get
 
     def unit_links(model: UnitModel) -> _UnitLinks:
         unit_id = model.unit_id
         outline = model.outline
-        piece = _UnitLinks(model, {}, [], [], {}, [], frozenset(), {}, frozenset(), frozenset())
+        rows = outline.referring
+        references: dict[str, tuple[ElementLink, ...]] = {}
+        name_references: list[tuple[str, str]] = []
+        referring: list[tuple[str, str, str]] = []
+        edges: dict[tuple[str, str], str] = {}
+        dangling: list[tuple[str, str]] = []
         used: set[str] = set()
         targets: set[str] = set()
         for position in outline.naming:
-            source_id, source_type, element_references = outline.referring[position]
-            if len(element_references) == 1 and element_references[0].kind is name_kind:
+            source_id, source_type, element_references = rows[position]
+            if len(element_references) == 1 and (reference := element_references[0]).kind is name_kind:
                 # Nineteen of twenty: one reference by name (what ``resolve`` does, inline).
-                reference = element_references[0]
-                used.add(reference.target)
-                resolved = names.get(reference.target)
+                target_name = reference.target
+                used.add(target_name)
+                resolved = names_get(target_name)
                 if resolved is None:
-                    piece.dangling.append((reference.target, source_id))
+                    dangling.append((target_name, source_id))
                     continue
-                links: tuple[ElementLink, ...] = (ElementLink(resolved, "name", reference.property),)
-            else:
-                links = resolve(source_id, element_references, True, piece.dangling, used)
-                if not links:
-                    continue
-            piece.references[source_id] = links
-            piece.referring.append((source_id, source_type, unit_id))
-            piece.sources[source_id] = unit_id
+                references[source_id] = (new_link(ElementLink, (resolved, "name", reference.property)),)
+                referring.append((source_id, source_type, unit_id))
+                name_references.append((source_id, resolved))
+                targets.add(resolved)
+                target_unit = units_of[resolved]
+                if target_unit != unit_id and (unit_id, target_unit) not in edges:
+                    edges[(unit_id, target_unit)] = "name"
+                continue
+            links = resolve(source_id, element_references, True, dangling, used)
+            if not links:
+                continue
+            references[source_id] = links
+            referring.append((source_id, source_type, unit_id))
             for link in links:
                 if link.kind == "pointer":
                     continue
-                piece.name_references.append((source_id, link.target))
+                name_references.append((source_id, link.target))
                 targets.add(link.target)
                 target_unit = units_of[link.target]
                 if target_unit != unit_id:
-                    piece.edges.setdefault((unit_id, target_unit), link.kind)
-        return piece._replace(
-            names_used=frozenset(used),
-            targets=frozenset(targets),
-            links_to=frozenset(target for _, target in piece.edges),
+                    edges.setdefault((unit_id, target_unit), link.kind)
+        return _UnitLinks(
+            model,
+            references,
+            name_references,
+            referring,
+            edges,
+            dangling,
+            frozenset(used),
+            dict.fromkeys(references, unit_id),  # every element with links (sources) -> this unit
+            frozenset(targets),
+            frozenset([target for _, target in edges]),
         )
 
     changed: set[str] = set()
