@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID  # imported when a bar is first drawn: most runs draw none
 
 SHOW_AFTER = 1.0
 """Seconds a load runs before the bar appears."""
@@ -60,6 +60,9 @@ class LoadBar:
 
     def _start(self) -> Progress:
         if self._progress is None:
+            from rich.console import Console  # here, not at the top: 70 ms of every run's start-up
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
             self._progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),

@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from analyzer.model.findings import Finding, Gate
 from analyzer.model.levels import Level
@@ -29,6 +28,9 @@ from analyzer.report.markdown import (
     short_type,
 )
 from analyzer.report.values import show
+
+if TYPE_CHECKING:
+    import jinja2
 
 FOLD_AFTER = 40
 """Findings of one rule in one document shown before the rest fold behind a "show more"."""
@@ -332,6 +334,8 @@ def _meta_rows(report: CheckReport) -> tuple[MetaRow, ...]:
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2  # here, not at the top: only an HTML report needs it (40 ms of every run's start-up)
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("analyzer", "report/templates"),
         autoescape=True,
