@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import bson
 from bson.errors import BSONError
@@ -84,9 +84,12 @@ def git_blob_id(data: bytes) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class UnitPlace:
-    """Where a unit sits: with equal bytes, an equal place gives equal elements."""
+class UnitPlace(NamedTuple):
+    """Where a unit sits: with equal bytes, an equal place gives equal elements.
+
+    A named tuple, not a dataclass: a cached load makes one for each of tens of thousands of units and
+    hashes and compares it as a dict key; a tuple does both in C.
+    """
 
     unit_id: str
     parent: str | None
