@@ -226,3 +226,23 @@ def test_the_console_entry_point_ends_with_the_same_code_and_output(args: tuple[
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("mxota: error: ")
     else:
         assert done.stderr == err == ""
+
+
+def _imported(*args: str) -> set[str]:
+    """Top-level packages a fresh ``mxota`` process imports for ``args`` (from ``-X importtime``)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "analyzer", *args],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    lines = (line.rpartition("|")[2] for line in done.stderr.splitlines() if line.startswith("import time:"))
+    return {name.strip().partition(".")[0] for name in lines}
+
+
+def test_a_check_imports_what_only_some_runs_need_when_they_need_it(tmp_path: Path) -> None:
+    """A check of a small app is mostly start-up: the progress bar's ``rich``, the HTML report's
+    ``jinja2`` and the document graph's ``networkx`` are imported only by the runs that use them."""
+    plain = _imported("check", BASE, HEAD, "--format", "json")
+    assert "bson" in plain and "typer" in plain  # the probe sees what is imported
+    assert plain.isdisjoint({"rich", "jinja2", "networkx"})
+    assert "jinja2" in _imported("check", BASE, HEAD, "--format", f"html:{tmp_path / 'report.html'}")
