@@ -497,22 +497,20 @@ def _graph_facts(graph: object) -> tuple[object, ...]:
     )
 
 
-def _assert_referrers_found_by_search(graph: object) -> None:
-    """The documents that refer to an element, found by searching every document's targets (the first
-    lookups), are the ones the map of them all gives (the later ones)."""
+def _assert_reached_referrers(graph: object) -> None:
+    """Where a blast radius starts (the reached documents that refer to an element) is the map of every
+    document referring to it, cut to the reached ones; working that out turns no map around."""
     from analyzer.graph.build import ModelGraph
-    from analyzer.graph.queries import SCANS_BEFORE_REVERSE, _links
+    from analyzer.graph.queries import _Referrers, analyze_native
 
     assert isinstance(graph, ModelGraph)
-    turned = dict(_links(graph)[2])
-    assert turned
-    searched = _links(graph)[2]
-    asked = [*list(turned)[: SCANS_BEFORE_REVERSE - 1], "no-such-element"]
-    assert {element_id: searched.get(element_id) for element_id in asked} == {
-        element_id: turned.get(element_id) for element_id in asked
-    }
-    assert searched._turned is None  # type: ignore[attr-defined]  # found by search, no map made yet
-    assert dict(searched) == turned  # past the searches: the map
+    facts = analyze_native(graph)
+    if isinstance(facts.referrers, _Referrers):  # a sound graph's: turned around on first use
+        assert facts.referrers._turned is None
+    reached = facts.reached_documents
+    cut = {element: units & reached for element, units in facts.referrers.items() if units & reached}
+    assert dict(facts.reached_referrers) == cut
+    assert not reached or cut  # a reached document refers to something in every app tested
 
 
 def _index_facts(index: object) -> tuple[object, ...]:
@@ -555,7 +553,7 @@ def test_a_graph_built_like_the_other_side_equals_one_built_alone(tmp_path: Path
     assert shared > 0  # units outside the renamed module, or untouched by the change
     taken_over = index_snapshot(before, like=head.index)
     assert _index_facts(taken_over) == _index_facts(index_snapshot(before))
-    _assert_referrers_found_by_search(like)
+    _assert_reached_referrers(like)
     # The diff takes the units whose model is the very same from how the index found they differ.
     renamed_module = scenario == "c8-offline-module-renamed"  # every unit of the module differs
     assert (_shared_models(taken_over, head.index) is None) == renamed_module == (taken_over.lent is None)
@@ -754,7 +752,7 @@ def test_corpus_graphs_built_like_the_other_side_equal_ones_built_alone(corpus: 
         assert _graph_facts(like) == _graph_facts(build_graph(before))
         assert _index_facts(index_snapshot(before, like=head.index)) == _index_facts(index_snapshot(before))
         for graph in (head, like):
-            _assert_referrers_found_by_search(graph)
+            _assert_reached_referrers(graph)
             doc_links, doc_targets, referrers = _links(graph)
             assert (doc_links, doc_targets, dict(referrers)) == (lambda r: (r[0], r[1], dict(r[2])))(
                 _links_by_element(graph)
@@ -1026,3 +1024,20 @@ def test_a_broken_unit_met_while_hashing_half_and_half_is_reported_as_a_serial_l
             load_source(str(app))
         assert str(hashed.value) == str(serial.value)
         broken.write_bytes(original)
+
+
+def test_a_blast_radius_starts_from_the_reached_referrers_and_turns_no_map_around() -> None:
+    """The example app's check reaches native pages from its changes (the golden reports show them);
+    working them out asks only where each reached document refers, never for every document's."""
+    from analyzer.graph.queries import _Referrers
+    from analyzer.pipeline import check_snapshots, load_rules, prepare
+
+    memo = ReadMemo()
+    after = prepare(load_source(str(APPS / "field-service-1.1"), memo=memo))
+    before = prepare(load_source(str(APPS / "field-service-1.0"), memo=memo), like=after)
+    report = check_snapshots(before, after, load_rules())
+    assert any(finding.impacts for finding in report.findings)
+    for side in (before, after):
+        assert isinstance(side.native.referrers, _Referrers)
+        assert side.native.referrers._turned is None
+        _assert_reached_referrers(side.graph)

@@ -61,7 +61,10 @@ class NativeFacts:
     microflows_called_from_nanoflows: frozenset[str]
     """Unit ids of microflows that some nanoflow calls (old bundles keep calling them by name)."""
     referrers: Mapping[str, frozenset[str]]
-    """Element id → unit ids of the documents that refer to it."""
+    """Element id → unit ids of the documents that refer to it (turned around on first use: nothing on
+    a check's path asks)."""
+    reached_referrers: Mapping[str, frozenset[str]]
+    """Element id → unit ids of the reached documents that refer to it: where a blast radius starts."""
     document_links: Mapping[str, frozenset[str]]
     """Unit id → unit ids of the documents it refers to."""
 
@@ -113,39 +116,22 @@ def _links_by_element(
     )
 
 
-SCANS_BEFORE_REVERSE = 48
-"""Referrers of an element found by searching every document's targets (1-2 ms at scale) before they
-are all turned around (0.15-0.3 s): a check with a few changes asks for a few."""
-
-
 class _Referrers(Mapping[str, frozenset[str]]):
-    """Element id → the documents that refer to it: ``doc_targets`` turned around on first use."""
+    """Element id → the documents that refer to it: ``doc_targets`` turned around on first use (0.15-0.3 s
+    at scale, for a question no check asks)."""
 
-    __slots__ = ("_doc_targets", "_scans", "_turned")
+    __slots__ = ("_doc_targets", "_turned")
 
     def __init__(self, doc_targets: Mapping[str, frozenset[str]]) -> None:
         self._doc_targets = doc_targets
         self._turned: dict[str, frozenset[str]] | None = None
-        self._scans = 0
 
     def _all(self) -> dict[str, frozenset[str]]:
         if self._turned is None:
-            turned: dict[str, set[str]] = {}
-            for unit_id, targets in self._doc_targets.items():
-                for target in targets:
-                    turned.setdefault(target, set()).add(unit_id)
-            self._turned = {target: frozenset(units) for target, units in turned.items()}
+            self._turned = _turned(self._doc_targets.items())
         return self._turned
 
     def __getitem__(self, element_id: str) -> frozenset[str]:
-        if self._turned is None and self._scans < SCANS_BEFORE_REVERSE:
-            # A blast radius asks for a few elements: searching every document's targets costs a
-            # millisecond or two at scale, turning them all around 0.15-0.3 s.
-            self._scans += 1
-            found = frozenset([unit_id for unit_id, targets in self._doc_targets.items() if element_id in targets])
-            if not found:
-                raise KeyError(element_id)
-            return found
         return self._all()[element_id]
 
     def __iter__(self) -> Iterator[str]:
@@ -153,6 +139,15 @@ class _Referrers(Mapping[str, frozenset[str]]):
 
     def __len__(self) -> int:
         return len(self._all())
+
+
+def _turned(doc_targets: Iterable[tuple[str, Iterable[str]]]) -> dict[str, frozenset[str]]:
+    """Document → the elements it refers to, turned around: element → the documents referring to it."""
+    turned: dict[str, set[str]] = {}
+    for unit_id, targets in doc_targets:
+        for target in targets:
+            turned.setdefault(target, set()).add(unit_id)
+    return {target: frozenset(units) for target, units in turned.items()}
 
 
 def _subtree(mg: ModelGraph, root_id: str) -> list[ModelElement]:
@@ -305,6 +300,9 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
         synced_associations=frozenset(associations),
         microflows_called_from_nanoflows=frozenset(called),
         referrers=referrers,
+        reached_referrers=MappingProxyType(
+            _turned((unit_id, doc_targets[unit_id]) for unit_id in sorted(reached) if unit_id in doc_targets)
+        ),
         document_links=MappingProxyType(doc_links),
     )
 
@@ -400,14 +398,13 @@ def blast_radius(
             break
         targets.add(parent.id)
         current = parent
-    start: set[str] = set()
+    seen: set[str] = set()  # the reached documents that refer to it, or hold it
     for target in targets:
-        start.update(facts.referrers.get(target, ()))
+        seen.update(facts.reached_referrers.get(target, ()))
     if element.unit in facts.reached_documents:
-        start.add(element.unit)
+        seen.add(element.unit)
     if reverse is None:
         reverse = reverse_links(facts)
-    seen = {unit for unit in start if unit in facts.reached_documents}
     queue = deque(seen)
     while queue:
         unit_id = queue.popleft()
