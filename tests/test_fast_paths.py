@@ -505,8 +505,8 @@ def _assert_reached_referrers(graph: object) -> None:
 
     assert isinstance(graph, ModelGraph)
     facts = analyze_native(graph)
-    if isinstance(facts.referrers, _Referrers):  # a sound graph's: turned around on first use
-        assert facts.referrers._turned is None
+    assert isinstance(facts.referrers, _Referrers)  # turned around on first use, sound graph or not
+    assert facts.referrers._turned is None
     reached = facts.reached_documents
     cut = {element: units & reached for element, units in facts.referrers.items() if units & reached}
     assert dict(facts.reached_referrers) == cut

@@ -83,7 +83,8 @@ def _element(mg: ModelGraph, element_id: str) -> ModelElement | None:
 
 def _links(mg: ModelGraph) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], Mapping[str, frozenset[str]]]:
     """Document → referenced documents, document → referenced elements, element → referring documents
-    (the last made on first use: only a blast radius asks for it)."""
+    (the last made on first use: nothing on a check's path asks; a blast radius uses the reached
+    documents' own map, ``NativeFacts.reached_referrers``)."""
     if not mg.sound:  # a unit id or an element id held twice (a damaged model), or no pieces
         return _links_by_element(mg)
     pieces = mg.pieces.items()
@@ -98,7 +99,6 @@ def _links_by_element(
     """:func:`_links` one reference at a time, each element counted in the unit that holds it."""
     doc_links: dict[str, set[str]] = {}
     doc_targets: dict[str, set[str]] = {}
-    referrers: dict[str, set[str]] = {}
     unit_of = mg.element_units.get  # holds every source and target of a resolved reference
     for source, target in mg.name_references:
         source_unit = unit_of(source)
@@ -106,14 +106,10 @@ def _links_by_element(
         if source_unit is None or target_unit is None:
             continue
         doc_targets.setdefault(source_unit, set()).add(target)
-        referrers.setdefault(target, set()).add(source_unit)
         if target_unit != source_unit:
             doc_links.setdefault(source_unit, set()).add(target_unit)
-    return (
-        {unit: frozenset(links) for unit, links in doc_links.items()},
-        {unit: frozenset(targets) for unit, targets in doc_targets.items()},
-        MappingProxyType({target: frozenset(units) for target, units in referrers.items()}),
-    )
+    targets_of = {unit: frozenset(targets) for unit, targets in doc_targets.items()}
+    return {unit: frozenset(links) for unit, links in doc_links.items()}, targets_of, _Referrers(targets_of)
 
 
 class _Referrers(Mapping[str, frozenset[str]]):
