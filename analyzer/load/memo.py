@@ -36,17 +36,15 @@ from analyzer.model.snapshot import (
     ElementKey,
     ModelElement,
     NamedElement,
-    ReferenceKind,
-    ReferringElement,
     UnitModel,
     UnitOutline,
-    new_reference,
+    pack_referring,
 )
 
 Progress = Callable[[int, int, int, int], None]
 """Told ``(units read, units in all, bytes read, bytes in all)`` as a load goes; the CLI draws a bar."""
 
-RECORD_FORMAT = 3
+RECORD_FORMAT = 4
 """Bump when the record layout changes: stored records of another format are never read."""
 
 
@@ -71,10 +69,8 @@ _READER = code_fingerprint(
 )
 """The code that turns a unit into an outline."""
 
-_KINDS = {kind.value: kind for kind in ReferenceKind}
 _NAMED = functools.partial(tuple.__new__, NamedElement)
 """A :class:`NamedElement` from a row of four (its ``_make`` without a Python call per row)."""
-_REFERRING = functools.partial(tuple.__new__, ReferringElement)
 
 
 def git_blob_id(data: bytes) -> str:
@@ -136,6 +132,7 @@ def encode_record(type_name: str, name: object, place: UnitPlace, outline: UnitO
     keys: bytes | tuple[ElementKey, ...] = outline.keys
     if not isinstance(keys, bytes) and all(key.__class__ is bytes and len(key) == 16 for key in keys):
         keys = b"".join(keys)  # type: ignore[arg-type]  # one string, not a million small ones
+    referring = outline.referring_stored
     lines = (
         outline.root_id,
         outline.root_type,
@@ -143,14 +140,13 @@ def encode_record(type_name: str, name: object, place: UnitPlace, outline: UnitO
         outline.root_qualified_name,
         outline.count,
         tuple(tuple(named) for named in outline.named),
-        tuple(
-            (found.id, found.type, tuple((r.property, r.target, r.kind.value) for r in found.references))
-            for found in outline.referring
-        ),
+        referring if isinstance(referring, bytes) else pack_referring(referring),  # unpacked when asked
         keys,
         tuple(sorted(outline.types)),
         tuple(sorted(outline.foreign_pointers)),
         outline.naming,
+        outline.naming_ids,
+        tuple(sorted(outline.names_used)),
     )
     payload = marshal.dumps((RECORD_FORMAT, type_name, name if isinstance(name, str) else None, head, lines))
     return hashlib.sha256(payload).digest() + payload
@@ -172,8 +168,22 @@ def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, 
             raise ValueError("not a record of this format")
         parent, containment, prefix, qualify, max_depth = head
         place = UnitPlace(unit_id, parent, containment, prefix, bool(qualify), int(max_depth))
-        root_id, root_type, root_name, root_qualified, count, named, referring, keys, types, foreign, naming = lines
-        if not set(map(len, named)) <= {4} or not set(map(len, referring)) <= {3}:
+        (
+            root_id,
+            root_type,
+            root_name,
+            root_qualified,
+            count,
+            named,
+            referring,
+            keys,
+            types,
+            foreign,
+            naming,
+            naming_ids,
+            names_used,
+        ) = lines
+        if not set(map(len, named)) <= {4} or not isinstance(referring, bytes) or len(naming) != len(naming_ids):
             raise ValueError("outline rows of another shape")
         outline = UnitOutline(
             root_id=root_id,
@@ -182,22 +192,13 @@ def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, 
             root_qualified_name=root_qualified,
             count=int(count),
             named=tuple(map(_NAMED, named)),
-            referring=tuple(
-                [
-                    _REFERRING(
-                        (
-                            element_id,
-                            element_type,
-                            tuple([new_reference(prop, target, _KINDS[kind]) for prop, target, kind in references]),
-                        )
-                    )
-                    for element_id, element_type, references in referring
-                ]
-            ),
+            referring_stored=referring,  # its rows are unpacked if a check asks for them (a few percent)
             keys=keys if isinstance(keys, bytes) else tuple(keys),
             types=frozenset(types),
             foreign_pointers=frozenset(foreign),
             naming=tuple(naming),
+            naming_ids=tuple(naming_ids),
+            names_used=frozenset(names_used),
         )
         if len(outline.keys) != (16 * outline.count if isinstance(outline.keys, bytes) else outline.count):
             raise ValueError("element count and ids disagree")

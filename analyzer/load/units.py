@@ -30,7 +30,7 @@ from analyzer.model.snapshot import (
     ReferringElement,
     Scalar,
     UnitOutline,
-    naming_positions,
+    naming_of,
     new_element,
     new_reference,
 )
@@ -321,11 +321,11 @@ class UnitOutliner(_UnitWalk):
             root_qualified_name=qualified,
             count=len(self._keys),
             named=tuple(self._named),
-            referring=referring,
+            referring_stored=referring,
             keys=tuple(self._keys),
             types=frozenset(self._types),
             foreign_pointers=frozenset(text for raw, text in self._pointers if raw not in own and text not in own),
-            naming=naming_positions(referring),
+            **naming_of(referring),
         )
 
     @staticmethod

@@ -7,11 +7,13 @@ app directory and its exported XML snapshot compare equal with ``==``.
 from __future__ import annotations
 
 import enum
+import functools
+import marshal
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import NamedTuple, overload
+from typing import NamedTuple, TypedDict, overload
 
 from analyzer.model.native import NativeSetting
 
@@ -194,7 +196,7 @@ class ReferringElement(NamedTuple):
     references: tuple[Reference, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class UnitOutline:
     """What the graph needs of one unit, read without building its elements.
 
@@ -212,10 +214,9 @@ class UnitOutline:
     """How many elements the unit holds."""
     named: tuple[NamedElement, ...]
     """Elements with a qualified name, depth-first."""
-    referring: tuple[ReferringElement, ...]
-    """Elements with references, depth-first: every one with a reference by name or in text, and named
-    ones with any reference. An unnamed element that only points inside its unit is not listed (most
-    widgets: their GUIDs are only turned into text when the unit is built)."""
+    referring_stored: tuple[ReferringElement, ...] | bytes
+    """:attr:`referring`, or (read back from a cache) the bytes of :func:`pack_referring` it is unpacked
+    from on first use: most units' references are never looked at one by one in a check."""
     keys: tuple[ElementKey, ...] | bytes
     """The stored ``$ID`` of every element (see :func:`element_key`); as one string of 16-byte GUIDs
     when read back from a cache (split only if a lookup ever needs them, see :meth:`element_keys`)."""
@@ -227,6 +228,84 @@ class UnitOutline:
     naming: tuple[int, ...] = ()
     """Positions in ``referring`` of the elements with a by-name or in-text reference (the rest only
     point inside the unit): the graph resolves these up front and the others when asked."""
+    naming_ids: tuple[str, ...] = ()
+    """The ids of the elements at :attr:`naming`, in order (what the graph needs of them for every unit,
+    without unpacking :attr:`referring`)."""
+    names_used: frozenset[str] = frozenset()
+    """Every name the unit refers to by name or in text (the targets of the references that are not
+    ``...Pointer``): what the document graph needs of every unit, without unpacking :attr:`referring`."""
+
+    @property
+    def referring(self) -> tuple[ReferringElement, ...]:
+        """Elements with references, depth-first: every one with a reference by name or in text, and
+        named ones with any reference. An unnamed element that only points inside its unit is not listed
+        (most widgets: their GUIDs are only turned into text when the unit is built)."""
+        stored = self.referring_stored
+        if isinstance(stored, bytes):
+            stored = unpack_referring(stored)
+            object.__setattr__(self, "referring_stored", stored)  # once: the same rows from then on
+        return stored
+
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.root_id,
+            self.root_type,
+            self.root_name,
+            self.root_qualified_name,
+            self.count,
+            self.named,
+            self.referring,
+            element_keys(self),
+            self.types,
+            self.foreign_pointers,
+            self.naming,
+            self.naming_ids,
+            self.names_used,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when they say the same, however each keeps its rows and ids."""
+        if not isinstance(other, UnitOutline):
+            return NotImplemented
+        return self is other or self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # equal outlines need not look alike inside
+
+
+_KINDS = {kind.value: kind for kind in ReferenceKind}
+_REFERRING = functools.partial(tuple.__new__, ReferringElement)
+"""A :class:`ReferringElement` from a row of three (its ``_make`` without a Python call per row)."""
+
+
+def pack_referring(referring: Sequence[ReferringElement]) -> bytes:
+    """Referring elements as ``marshal`` bytes of plain rows, for a cache record (see
+    :func:`unpack_referring`)."""
+    return marshal.dumps(
+        tuple(
+            (found.id, found.type, tuple((r.property, r.target, r.kind.value) for r in found.references))
+            for found in referring
+        )
+    )
+
+
+def unpack_referring(packed: bytes) -> tuple[ReferringElement, ...]:
+    """The referring elements :func:`pack_referring` packed; ValueError when the bytes are not such rows.
+
+    Only bytes this code packed reach it (a cache record is checked against its SHA-256 and its code
+    fingerprint before it is used), so a failure here is a bug, not bad input.
+    """
+    try:
+        rows = marshal.loads(packed)
+        return tuple(
+            [
+                _REFERRING(
+                    (element_id, element_type, tuple([new_reference(p, t, _KINDS[k]) for p, t, k in references]))
+                )
+                for element_id, element_type, references in rows
+            ]
+        )
+    except (ValueError, TypeError, EOFError, KeyError) as exc:
+        raise ValueError(f"unreadable referring rows ({type(exc).__name__})") from None
 
 
 def element_keys(outline: UnitOutline) -> tuple[ElementKey, ...]:
@@ -237,13 +316,32 @@ def element_keys(outline: UnitOutline) -> tuple[ElementKey, ...]:
     return keys
 
 
-def naming_positions(referring: Sequence[ReferringElement]) -> tuple[int, ...]:
-    """Positions of the referring elements with a reference that is not a ``...Pointer``."""
+class Naming(TypedDict):
+    """What an outline keeps of its referring elements' references by name and in text."""
+
+    naming: tuple[int, ...]
+    naming_ids: tuple[str, ...]
+    names_used: frozenset[str]
+
+
+def naming_of(referring: Sequence[ReferringElement]) -> Naming:
+    """Positions and ids of the referring elements with a reference that is not a ``...Pointer``, and
+    the names those references use (the outline fields of the same names)."""
     pointer = ReferenceKind.POINTER
-    return tuple(
+    positions = tuple(
         position
         for position, entry in enumerate(referring)
         if any(reference.kind is not pointer for reference in entry.references)
+    )
+    return Naming(
+        naming=positions,
+        naming_ids=tuple(referring[position].id for position in positions),
+        names_used=frozenset(
+            reference.target
+            for position in positions
+            for reference in referring[position].references
+            if reference.kind is not pointer
+        ),
     )
 
 
@@ -266,13 +364,13 @@ def outline_of(elements: Sequence[ModelElement]) -> UnitOutline:
         named=tuple(
             NamedElement(e.id, e.type, e.qualified_name, e.parent) for e in elements if e.qualified_name
         ),
-        referring=referring,
+        referring_stored=referring,
         keys=tuple(element_key(e.id) for e in elements),
         types=frozenset(e.type for e in elements),
         foreign_pointers=frozenset(
             r.target for e in referring for r in e.references if r.kind is pointer and r.target not in own
         ),
-        naming=naming_positions(referring),
+        **naming_of(referring),
     )
 
 
