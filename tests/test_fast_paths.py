@@ -329,7 +329,10 @@ def test_a_unit_record_whose_rows_have_another_shape_is_a_miss() -> None:
     place = UnitPlace(model.unit_id, None, "Documents", "Shop", True, 256)
     record = encode_record(model.outline.root_type, "Doc", place, model.outline)
     decoded = decode_record(record, model.unit_id)[3]
+    assert isinstance(decoded.referring_stored, bytes)  # unpacked only when asked for
+    assert decoded.names_used == model.outline.names_used and decoded.naming_ids == model.outline.naming_ids
     assert (decoded.named, decoded.referring) == (model.outline.named, model.outline.referring)
+    assert decoded == model.outline
 
     def reshaped(change: int, row: tuple[object, ...]) -> bytes:
         value = marshal.loads(record[32:])
@@ -338,9 +341,16 @@ def test_a_unit_record_whose_rows_have_another_shape_is_a_miss() -> None:
         payload = marshal.dumps((*value[:4], tuple(lines)))
         return hashlib.sha256(payload).digest() + payload
 
-    for change, row in ((5, ("id", "type", "Shop.Doc")), (6, ("id", "type"))):
-        with pytest.raises(ValueError, match="unreadable"):
-            decode_record(reshaped(change, row), model.unit_id)
+    with pytest.raises(ValueError, match="unreadable"):
+        decode_record(reshaped(5, ("id", "type", "Shop.Doc")), model.unit_id)
+    # Referring rows stay packed until asked for; rows of another shape are refused then.
+    value = marshal.loads(record[32:])
+    lines = list(value[4])
+    lines[6] = marshal.dumps((("id", "type"),))
+    payload = marshal.dumps((*value[:4], tuple(lines)))
+    packed = decode_record(hashlib.sha256(payload).digest() + payload, model.unit_id)[3]
+    with pytest.raises(ValueError, match="unreadable referring rows"):
+        _ = packed.referring
 
 
 @pytest.fixture
@@ -548,7 +558,7 @@ def test_a_graph_built_like_the_other_side_equals_one_built_alone(tmp_path: Path
     before = load_source(str(tmp_path / "before"), memo=memo)
     head = build_graph(after)
     like = build_graph(before, like=head)
-    assert _graph_facts(like) == _graph_facts(build_graph(before))
+    assert _graph_facts(like) == _graph_facts(build_graph(before, lazy=False))
     shared = sum(1 for unit_id, piece in like.pieces.items() if head.pieces.get(unit_id) is piece)
     assert shared > 0  # units outside the renamed module, or untouched by the change
     taken_over = index_snapshot(before, like=head.index)
@@ -593,7 +603,7 @@ def test_a_shared_unit_is_resolved_again_when_a_name_it_uses_changes() -> None:
     head = build_graph(before)
     assert head.links("w") and not head.dangling
     like = build_graph(after, like=head)
-    assert _graph_facts(like) == _graph_facts(build_graph(after))
+    assert _graph_facts(like) == _graph_facts(build_graph(after, lazy=False))
     assert like.dangling == {"Shop.Order.Total": ("w",)}
     assert like.pieces["p"] is not head.pieces["p"] and like.pieces["m"] is head.pieces["m"]
 
@@ -652,7 +662,7 @@ def test_a_graph_built_like_the_other_side_follows_names_held_twice() -> None:
     assert head.names["Shop.X"] == "x1" and head.names["Shop.Y"] == "y1"
     assert _names_like(after.elements.models, head) is not None
     like = build_graph(after, like=head)
-    assert _graph_facts(like) == _graph_facts(build_graph(after))
+    assert _graph_facts(like) == _graph_facts(build_graph(after, lazy=False))
     assert like.names["Shop.X"] == "x2" and like.names["Shop.Y"] == "y2"
     assert [link.target for link in like.links("d-ref")] == ["x2"]
     assert [link.target for link in like.links("e-ref")] == ["y2"]
@@ -678,7 +688,7 @@ def test_a_graph_built_like_the_other_side_of_a_damaged_model_equals_one_built_a
     head = build_graph(before)
     assert head.sound
     like = build_graph(after, like=head)
-    alone = build_graph(after)
+    alone = build_graph(after, lazy=False)
     assert _graph_facts(like) == _graph_facts(alone)
     assert like.element_units["dup"] == "b" and not like.sound
 
@@ -721,7 +731,7 @@ def test_an_index_taken_over_from_the_other_side_equals_one_built_alone(monkeypa
         raise AssertionError("the graph asks again how the units differ")
 
     monkeypatch.setattr(build_module, "unit_changes", again)  # the index found it already
-    assert _graph_facts(build_graph(after, patched, like=head_graph)) == _graph_facts(build_graph(after))
+    assert _graph_facts(build_graph(after, patched, like=head_graph)) == _graph_facts(build_graph(after, lazy=False))
     renamed = _placed_snapshot([(shop, None), (_placed("m2", "Projects$ModuleImpl", "Office", None), None),
                                 (folder, "m2"), *((p, "f") for p in pages.values())])
     patched = index_snapshot(renamed, like=head)
@@ -749,7 +759,7 @@ def test_corpus_graphs_built_like_the_other_side_equal_ones_built_alone(corpus: 
         head = build_graph(after)
         patched += _names_like(before.elements.models, head) is not None
         like = build_graph(before, like=head)
-        assert _graph_facts(like) == _graph_facts(build_graph(before))
+        assert _graph_facts(like) == _graph_facts(build_graph(before, lazy=False))
         assert _index_facts(index_snapshot(before, like=head.index)) == _index_facts(index_snapshot(before))
         for graph in (head, like):
             _assert_reached_referrers(graph)
@@ -1038,6 +1048,7 @@ def test_a_blast_radius_starts_from_the_reached_referrers_and_turns_no_map_aroun
     report = check_snapshots(before, after, load_rules())
     assert any(finding.impacts for finding in report.findings)
     for side in (before, after):
+        assert side.graph.naming_units is not None and not side.graph.whole.done  # nothing gathered
         assert isinstance(side.native.referrers, _Referrers)
         assert side.native.referrers._turned is None
         _assert_reached_referrers(side.graph)

@@ -41,38 +41,83 @@ class ElementLink(NamedTuple):
     property: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelGraph:
-    """One snapshot's document graph with its index, element links and the names it could not resolve."""
+    """One snapshot's document graph with its index, element links and the names it could not resolve.
+
+    What native analysis needs of every unit (the elements and other units its names lead to) is worked
+    out when the graph is built; each element's resolved links, and everything gathered from them
+    (:attr:`document_edges`, :attr:`referring`, :attr:`name_references`, :attr:`dangling`, the
+    referring elements in :attr:`element_units`), on first use, unit by unit. A check asks for a few
+    percent of them; resolving them all took most of building a large app's graph.
+    """
 
     index: SnapshotIndex
-    document_edges: Mapping[tuple[str, str], str]
-    """(Referring unit, referred unit) → kind of the first link between them (``name`` or ``text``)."""
     names: Mapping[str, str]
     """Qualified name → element id (the first element of that name, in canonical order)."""
-    dangling: Mapping[str, tuple[str, ...]]
-    """Unresolved qualified name → ids of the elements that refer to it."""
     references: Mapping[str, tuple[ElementLink, ...]]
     """Element id → its resolved outgoing references (one per target, the first in canonical order)."""
-    name_references: tuple[tuple[str, str], ...] = ()
-    """(source, target) element ids of every resolved by-name and in-text reference."""
-    named: Mapping[str, NamedElement] = field(default_factory=lambda: MappingProxyType({}))
+    named: Mapping[str, NamedElement]
     """Element id → id, type, qualified name and parent of every element with a qualified name."""
-    element_units: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    element_units: Mapping[str, str]
     """Element id → unit, for every named element and every element with links."""
-    referring: tuple[tuple[str, str, str], ...] = ()
-    """(element id, type, unit) of every element with a link by name or in text, in canonical order."""
-    stored_references: Mapping[str, tuple[Reference, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    stored_references: Mapping[str, tuple[Reference, ...]]
     """Element id → its references as stored (unresolved, every property), for elements that have any."""
-    pieces: Mapping[str, _UnitLinks] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
-    """Unit id → what the unit contributed (see ``like`` in :func:`build_graph`)."""
+    pieces: Mapping[str, _UnitLinks] = field(compare=False, repr=False)
+    """Unit id → what the unit contributes (see ``like`` in :func:`build_graph`)."""
     names_found: _Names | None = field(default=None, compare=False, repr=False)
     """The named elements as found (see ``like`` in :func:`build_graph`)."""
     sound: bool = field(default=False, compare=False, repr=False)
-    """Whether every unit's linked elements are its own in :attr:`element_units` (no element id held by
-    two units, as in any model Studio Pro saved): the document links can then be read unit by unit,
-    and the other side of a check can take the gathered lookups over."""
+    """Whether each unit's links can be told unit by unit: no unit id held twice, and no id of an element
+    with a reference by name or in text held by two units or named in another (as in any model Studio
+    Pro saved). A sound graph resolves links when asked, and the other side of a check takes its
+    pieces over; one that is not gathers everything up front, one reference at a time."""
+    whole: _Whole = field(compare=False, repr=False)
+    """Everything gathered from every unit's links (on first use for a sound graph)."""
+    naming_units: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
+    """Element id → unit, for every element with a reference by name or in text (sound graphs only)."""
     _networkx: list[nx.DiGraph[str]] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def document_edges(self) -> Mapping[tuple[str, str], str]:
+        """(Referring unit, referred unit) → kind of the first link between them (``name`` or ``text``)."""
+        return self.whole.get().document_edges
+
+    @property
+    def dangling(self) -> Mapping[str, tuple[str, ...]]:
+        """Unresolved qualified name → ids of the elements that refer to it."""
+        return self.whole.get().dangling
+
+    @property
+    def name_references(self) -> tuple[tuple[str, str], ...]:
+        """(source, target) element ids of every resolved by-name and in-text reference."""
+        return self.whole.get().name_references
+
+    @property
+    def referring(self) -> tuple[tuple[str, str, str], ...]:
+        """(element id, type, unit) of every element with a link by name or in text, in canonical order."""
+        return self.whole.get().referring
+
+    def referring_in(self, unit_id: str, element_type: str) -> Iterator[str]:
+        """Ids of the elements of one type in one unit that :attr:`referring` lists, in order: for a
+        sound graph from the unit's own outline, without gathering every unit's links."""
+        naming_units = self.naming_units
+        if naming_units is None:
+            yield from (
+                element_id
+                for element_id, found_type, held_by in self.whole.get().referring
+                if held_by == unit_id and found_type == element_type
+            )
+            return
+        model = self.index.unit_models.get(unit_id)
+        if model is None or element_type not in model.outline.types:
+            return
+        outline = model.outline
+        rows = outline.referring
+        for position in outline.naming:
+            element_id, found_type, _ = rows[position]
+            if found_type == element_type and self.links(element_id):
+                yield element_id
 
     @property
     def graph(self) -> nx.DiGraph[str]:
@@ -104,7 +149,12 @@ class ModelGraph:
 
     def unit_of(self, element_id: str) -> str | None:
         """The unit that holds an element, without building its elements."""
-        found = self.element_units.get(element_id)
+        naming_units = self.naming_units
+        if naming_units is not None and self.names_found is not None:
+            # Sound: a named element's unit, else the one unit whose outline lists it with links.
+            found = self.names_found.units.get(element_id) or naming_units.get(element_id)
+        else:
+            found = self.element_units.get(element_id)
         return found if found is not None else self.index.elements.unit_of(element_id)
 
 
@@ -182,11 +232,9 @@ class _LinkTable(Mapping[str, tuple[ElementLink, ...]]):
         return sum(1 for _ in self)
 
 
-class _UnitLinks(NamedTuple):
-    """What one unit contributes to the graph: kept per unit so that the other snapshot of a check
-    can take it over for a unit it shares, when no name the unit refers to resolves differently."""
+class _UnitDetail(NamedTuple):
+    """One unit's resolved links and what is gathered from them, worked out when first asked for."""
 
-    model: UnitModel
     references: dict[str, tuple[ElementLink, ...]]
     name_references: list[tuple[str, str]]
     referring: list[tuple[str, str, str]]
@@ -194,13 +242,33 @@ class _UnitLinks(NamedTuple):
     """(This unit, target unit) → kind of the unit's first link into it."""
     dangling: list[tuple[str, str]]
     """(Unresolved name, referring element id), in order."""
-    names_used: frozenset[str]
     sources: dict[str, str]
     """Id of every element with links → this unit."""
-    targets: frozenset[str]
-    """Targets of the unit's by-name and in-text links (what the document refers to)."""
-    links_to: frozenset[str]
-    """The other units it links into (the second halves of :attr:`edges`)."""
+
+
+class _UnitLinks:
+    """What one unit contributes to the graph: kept per unit so that the other snapshot of a check
+    can take it over for a unit it shares, when no name the unit refers to resolves differently.
+
+    The elements and units it leads to are worked out with the graph; its element links
+    (:attr:`detail`) when first asked for, by whichever graph holding it asks first: a piece is only
+    shared where every name it uses resolves alike on both sides, so both would find the same.
+    """
+
+    __slots__ = ("detail", "links_to", "model", "targets")
+
+    def __init__(self, model: UnitModel, targets: frozenset[str], links_to: frozenset[str]) -> None:
+        self.model = model
+        self.targets = targets
+        """The elements the unit's names resolve to (what the document refers to)."""
+        self.links_to = links_to
+        """The other units those elements are in."""
+        self.detail: _UnitDetail | None = None
+
+    @property
+    def names_used(self) -> frozenset[str]:
+        """Every name the unit refers to, resolved or not."""
+        return self.model.outline.names_used
 
 
 class _Names(NamedTuple):
@@ -309,80 +377,124 @@ def _names_like(
     return _Names(names, named, units, holders), touched, changes
 
 
-_Gathered = tuple[dict[str, tuple[ElementLink, ...]], dict[tuple[str, str], str], dict[str, str]]
-"""Resolved links by element, document edges, and the unit of every named or linked element."""
+class _Gathered(NamedTuple):
+    """Everything gathered from every unit's links, in canonical order."""
+
+    references: dict[str, tuple[ElementLink, ...]]
+    document_edges: Mapping[tuple[str, str], str]
+    element_units: dict[str, str]
+    """The unit of every named or linked element: a named element's unit wins over a referring one's,
+    and among referring ones the first in order."""
+    referring: tuple[tuple[str, str, str], ...]
+    name_references: tuple[tuple[str, str], ...]
+    dangling: Mapping[str, tuple[str, ...]]
 
 
-def _gathered(ordered: list[_UnitLinks], distinct: bool, named_units: dict[str, str]) -> _Gathered:
+def _gathered(details: list[_UnitDetail], distinct: bool, named_units: dict[str, str]) -> _Gathered:
     """Links, document edges and element units gathered unit by unit (dict operations that run in C,
-    not a step per element); a named element's unit wins over a referring one's, and among referring
-    ones the first in order."""
+    not a step per element)."""
     references: dict[str, tuple[ElementLink, ...]] = {}
     document_edges: dict[tuple[str, str], str] = {}
     element_units: dict[str, str] = {}
-    for piece in reversed(ordered):
-        if piece.sources:
-            element_units.update(piece.sources)
-    for piece in ordered:
-        if not piece.references:
+    for detail in reversed(details):
+        if detail.sources:
+            element_units.update(detail.sources)
+    for detail in details:
+        if not detail.references:
             continue  # a unit without links has no edges either (a folder, a module)
-        references.update(piece.references)
+        references.update(detail.references)
         if not distinct:
-            for edge, kind in piece.edges.items():
+            for edge, kind in detail.edges.items():
                 document_edges.setdefault(edge, kind)
-        elif piece.edges:
-            document_edges.update(piece.edges)  # keys start with the piece's own unit: none is seen twice
+        elif detail.edges:
+            document_edges.update(detail.edges)  # keys start with the piece's own unit: none is seen twice
     element_units.update(named_units)
-    return references, document_edges, element_units
+    dangling: dict[str, list[str]] = {}
+    for detail in details:
+        for name, source_id in detail.dangling:
+            dangling.setdefault(name, []).append(source_id)
+    return _Gathered(
+        references,
+        MappingProxyType(document_edges),
+        element_units,
+        tuple(chain.from_iterable(detail.referring for detail in details)),
+        tuple(chain.from_iterable(detail.name_references for detail in details)),
+        MappingProxyType({name: tuple(ids) for name, ids in sorted(dangling.items())}),
+    )
 
 
-def _gathered_like(
-    like: ModelGraph, pieces: dict[str, _UnitLinks], found: _Names, changes: UnitChanges
-) -> _Gathered | None:
-    """What :func:`_gathered` gives, taken over from the other side's graph: the pieces that differ
-    taken out and put in (0.3 s -> 0.05 s at scale). None unless both sides are sound: an element id
-    held by two units would make which one wins depend on the order of every unit."""
-    theirs = like.pieces
-    if not like.sound or not isinstance(like.references, _LinkTable):
+class _Whole:
+    """:func:`_gathered` of a graph, worked out on first use (up front for a graph that is not sound)."""
+
+    __slots__ = ("_gather", "_gathered")
+
+    def __init__(self, gather: Callable[[], _Gathered]) -> None:
+        self._gather = gather
+        self._gathered: _Gathered | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether it has been worked out (tests hold a check to never asking)."""
+        return self._gathered is not None
+
+    def get(self) -> _Gathered:
+        """Everything gathered, worked out the first time."""
+        if self._gathered is None:
+            self._gathered = self._gather()
+        return self._gathered
+
+
+class _ElementUnits(Mapping[str, str]):
+    """Element id → unit for a sound graph: a named element's from the names, a referring one's from the
+    one unit that lists it, if it has links (the same answers :func:`_gathered` gives, without it)."""
+
+    __slots__ = ("_detail", "_named", "_naming", "_pieces", "_whole")
+
+    def __init__(
+        self,
+        named_units: Mapping[str, str],
+        naming_units: Mapping[str, str],
+        pieces: Mapping[str, _UnitLinks],
+        detail: Callable[[_UnitLinks], _UnitDetail],
+        whole: _Whole,
+    ) -> None:
+        self._named = named_units
+        self._naming = naming_units
+        self._pieces = pieces
+        self._detail = detail
+        self._whole = whole
+
+    def __getitem__(self, element_id: str) -> str:
+        found = self._named.get(element_id)
+        if found is not None:
+            return found
+        unit_id = self._naming.get(element_id)
+        if unit_id is not None and element_id in self._detail(self._pieces[unit_id]).sources:
+            return unit_id
+        raise KeyError(element_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._whole.get().element_units)
+
+    def __len__(self) -> int:
+        return len(self._whole.get().element_units)
+
+
+def _naming_units(models: tuple[UnitModel, ...], named_units: Mapping[str, str]) -> dict[str, str] | None:
+    """Element id → unit of every element with a reference by name or in text; None when one is held
+    twice or is named in another unit (a damaged model: which unit it counts in then follows canonical
+    order over every unit, so the graph is gathered up front)."""
+    naming_units = {element_id: model.unit_id for model in models for element_id in model.outline.naming_ids}
+    if len(naming_units) != sum(len(model.outline.naming_ids) for model in models):
         return None
-    removed = [piece for unit_id, piece in theirs.items() if pieces.get(unit_id) is not piece]
-    fresh = [piece for unit_id, piece in pieces.items() if theirs.get(unit_id) is not piece]
-    references = dict(like.references.gathered)
-    document_edges = dict(like.document_edges)
-    element_units = dict(like.element_units)
-    touched: set[str] = set()
-    for piece in removed:
-        for element_id in piece.sources:
-            references.pop(element_id, None)
-            element_units.pop(element_id, None)
-        touched.update(piece.sources)
-        for edge in piece.edges:
-            document_edges.pop(edge, None)
-    for model in changes.gone:
-        for entry in model.outline.named:
-            element_units.pop(entry.id, None)
-            touched.add(entry.id)
-    for piece in fresh:
-        if not element_units.keys().isdisjoint(piece.sources):
-            return None  # an element id held by two units
-        references.update(piece.references)
-        element_units.update(piece.sources)
-        document_edges.update(piece.edges)
-    named_units = found.units
-    for model in changes.new:
-        touched.update(entry.id for entry in model.outline.named)
-    for element_id in touched:  # named elements put (back) in: a named element's unit wins
-        unit_id = named_units.get(element_id)
-        if unit_id is None:
-            continue
-        held = element_units.setdefault(element_id, unit_id)
-        if held != unit_id:
-            return None
-    return references, document_edges, element_units
+    both = naming_units.keys() & named_units.keys()
+    if any(naming_units[element_id] != named_units[element_id] for element_id in both):
+        return None
+    return naming_units
 
 
 def build_graph(
-    snapshot: Snapshot, index: SnapshotIndex | None = None, like: ModelGraph | None = None
+    snapshot: Snapshot, index: SnapshotIndex | None = None, like: ModelGraph | None = None, *, lazy: bool = True
 ) -> ModelGraph:
     """The graph of one snapshot, from its units' outlines; pure: the same snapshot always gives the same
     graph. No unit's elements are built for it.
@@ -390,8 +502,11 @@ def build_graph(
     ``like``: the graph of the other snapshot of a check. Its named elements are taken over with the
     units that differ taken out and put in (names held twice follow canonical order), and a unit both
     hold (the very same unit model) whose referred names all resolve to the same elements in the same
-    units keeps its links from it, instead of resolving them again: the result is the same, at a
-    fraction of the cost. The whole graph is then gathered unit by unit, not element by element.
+    units keeps its piece (what it links to, and its element links once asked for) instead of working
+    it out again: the result is the same, at a fraction of the cost.
+
+    ``lazy``: False gathers every element's links up front, as a graph that is not sound always does
+    (the tests hold both to the same answers).
     """
     idx = index if index is not None else index_snapshot(snapshot)
     elements = idx.elements
@@ -399,7 +514,6 @@ def build_graph(
     patched = _names_like(models, like, idx) if like is not None else None
     found = patched[0] if patched is not None else _names_of(models)
     names, named, named_units = found.names, found.named, found.units
-    units_of = named_units  # the named elements' units while links are resolved; see the end
     foreign: dict[str, frozenset[str]] = {}
     for model in models:
         outline = model.outline
@@ -411,11 +525,10 @@ def build_graph(
         element_references: tuple[Reference, ...],
         outlined: bool = True,
         dangling: list[tuple[str, str]] | None = None,
-        used: set[str] | None = None,
     ) -> tuple[ElementLink, ...]:
         """Links of one element; ``outlined``: its references come from an outline, which says which
         pointer targets are outside the unit (otherwise every target is looked up). Unresolved names
-        go to ``dangling``, every name looked up to ``used``."""
+        go to ``dangling``."""
         links: dict[str, ElementLink] = {}
         texts: list[Reference] = []
         outside = foreign.get(source_id, frozenset())
@@ -427,8 +540,6 @@ def build_graph(
                 if target not in links and ((outlined and target not in outside) or target in elements):
                     links[target] = ElementLink(target, "pointer", reference.property)
                 continue
-            if used is not None:
-                used.add(target)
             if kind is ReferenceKind.TEXT:
                 texts.append(reference)  # after the stored references, as a weaker kind of link
             else:
@@ -449,7 +560,7 @@ def build_graph(
     new_link = tuple.__new__  # an ElementLink without the Python-level ``__new__`` (130,000 at scale)
     names_get = names.get
 
-    def unit_links(model: UnitModel) -> _UnitLinks:
+    def unit_detail(model: UnitModel) -> _UnitDetail:
         unit_id = model.unit_id
         outline = model.outline
         rows = outline.referring
@@ -458,14 +569,11 @@ def build_graph(
         referring: list[tuple[str, str, str]] = []
         edges: dict[tuple[str, str], str] = {}
         dangling: list[tuple[str, str]] = []
-        used: set[str] = set()
-        targets: set[str] = set()
         for position in outline.naming:
             source_id, source_type, element_references = rows[position]
             if len(element_references) == 1 and (reference := element_references[0]).kind is name_kind:
                 # Nineteen of twenty: one reference by name (what ``resolve`` does, inline).
                 target_name = reference.target
-                used.add(target_name)
                 resolved = names_get(target_name)
                 if resolved is None:
                     dangling.append((target_name, source_id))
@@ -473,12 +581,11 @@ def build_graph(
                 references[source_id] = (new_link(ElementLink, (resolved, "name", reference.property)),)
                 referring.append((source_id, source_type, unit_id))
                 name_references.append((source_id, resolved))
-                targets.add(resolved)
-                target_unit = units_of[resolved]
+                target_unit = named_units[resolved]
                 if target_unit != unit_id and (unit_id, target_unit) not in edges:
                     edges[(unit_id, target_unit)] = "name"
                 continue
-            links = resolve(source_id, element_references, True, dangling, used)
+            links = resolve(source_id, element_references, True, dangling)
             if not links:
                 continue
             references[source_id] = links
@@ -487,39 +594,46 @@ def build_graph(
                 if link.kind == "pointer":
                     continue
                 name_references.append((source_id, link.target))
-                targets.add(link.target)
-                target_unit = units_of[link.target]
+                target_unit = named_units[link.target]
                 if target_unit != unit_id:
                     edges.setdefault((unit_id, target_unit), link.kind)
-        return _UnitLinks(
-            model,
-            references,
-            name_references,
-            referring,
-            edges,
-            dangling,
-            frozenset(used),
-            dict.fromkeys(references, unit_id),  # every element with links (sources) -> this unit
-            frozenset(targets),
-            frozenset([target for _, target in edges]),
-        )
+        sources = dict.fromkeys(references, unit_id)  # every element with links (sources) -> this unit
+        return _UnitDetail(references, name_references, referring, edges, dangling, sources)
+
+    def detail(piece: _UnitLinks) -> _UnitDetail:
+        if piece.detail is None:
+            piece.detail = unit_detail(piece.model)
+        return piece.detail
+
+    unit_get = named_units.__getitem__
+
+    def unit_links(model: UnitModel) -> _UnitLinks:
+        """A unit's piece: the elements its names resolve to and the other units they are in."""
+        used = model.outline.names_used
+        if not used:
+            return _UnitLinks(model, _NOTHING, _NOTHING)
+        targets = set(map(names_get, used))
+        targets.discard(None)
+        links_to = set(map(unit_get, targets))  # type: ignore[arg-type]  # None is gone
+        links_to.discard(model.unit_id)
+        return _UnitLinks(model, frozenset(targets), frozenset(links_to))  # type: ignore[arg-type]
 
     changed: set[str] = set()
     if like is not None:
-        theirs, their_units = like.names, like.element_units
+        theirs, their_units = like.names, like.names_found.units if like.names_found else like.element_units
         if patched is not None:
             # Only the names of the units that differ can resolve differently.
             changed = {
                 name
                 for name in patched[1]
                 if theirs.get(name) != names.get(name)
-                or (name in names and their_units.get(names[name]) != units_of[names[name]])
+                or (name in names and their_units.get(names[name]) != named_units[names[name]])
             }
         else:
             changed = {
                 name
                 for name, element_id in names.items()
-                if theirs.get(name) != element_id or their_units.get(element_id) != units_of[element_id]
+                if theirs.get(name) != element_id or their_units.get(element_id) != named_units[element_id]
             }
             changed.update(name for name in theirs if name not in names)
     pieces: dict[str, _UnitLinks] = {}
@@ -530,44 +644,57 @@ def build_graph(
             piece is None
             or piece.model is not model
             or model.outline.foreign_pointers
-            or not changed.isdisjoint(piece.names_used)
+            or not changed.isdisjoint(model.outline.names_used)
         ):
             piece = unit_links(model)
         pieces[unit_id] = piece
     distinct = len(pieces) == len(models)
-    ordered = [pieces[model.unit_id] for model in models]
-    if not distinct:  # a unit id held twice: each occurrence counts, as in canonical order
-        ordered = [
-            piece if piece.model is model else unit_links(model)
-            for model, piece in zip(models, ordered, strict=True)
-        ]
-    gathered = _gathered_like(like, pieces, found, patched[2]) if like is not None and patched is not None else None
-    if gathered is not None:
-        references, document_edges, element_units = gathered
+
+    def gather() -> _Gathered:
+        if distinct:
+            return _gathered([detail(pieces[model.unit_id]) for model in models], True, named_units)
+        details: list[_UnitDetail] = []
+        for model in models:  # a unit id held twice: each occurrence counts, as in canonical order
+            piece = pieces[model.unit_id]
+            details.append(detail(piece) if piece.model is model else unit_detail(model))
+        return _gathered(details, False, named_units)
+
+    whole = _Whole(gather)
+    naming_units = _naming_units(models, named_units) if lazy and distinct and found.holders is not None else None
+    element_units: Mapping[str, str]
+    if naming_units is not None:
         sound = True
+        element_units = _ElementUnits(named_units, naming_units, pieces, detail, whole)
+
+        def locate(element_id: str) -> str | None:
+            return named_units.get(element_id) or naming_units.get(element_id) or elements.unit_of(element_id)
+
+        gathered: dict[str, tuple[ElementLink, ...]] = {}
     else:
-        references, document_edges, element_units = _gathered(ordered, distinct, named_units)
-        sound = distinct and all(piece.sources.items() <= element_units.items() for piece in ordered)
-    dangling: dict[str, list[str]] = {}
-    for piece in ordered:
-        for name, source_id in piece.dangling:
-            dangling.setdefault(name, []).append(source_id)
-    units_of = element_units
-    stored = _StoredReferences(
-        idx.unit_models, lambda element_id: units_of.get(element_id) or elements.unit_of(element_id)
-    )
+        whole_graph = whole.get()
+        element_units = whole_graph.element_units
+        sound = distinct and all(
+            detail(pieces[model.unit_id]).sources.items() <= whole_graph.element_units.items() for model in models
+        )
+
+        def locate(element_id: str) -> str | None:
+            return element_units.get(element_id) or elements.unit_of(element_id)
+
+        gathered = whole_graph.references
+    stored = _StoredReferences(idx.unit_models, locate)
     return ModelGraph(
         index=idx,
-        document_edges=document_edges,
         names=MappingProxyType(names),
-        dangling=MappingProxyType({name: tuple(ids) for name, ids in sorted(dangling.items())}),
-        references=_LinkTable(references, stored, resolve, idx),
-        name_references=tuple(chain.from_iterable(piece.name_references for piece in ordered)),
+        references=_LinkTable(gathered, stored, resolve, idx),
         named=named,  # plain dicts, never changed after this: the queries' hottest lookups
-        element_units=units_of,
-        referring=tuple(chain.from_iterable(piece.referring for piece in ordered)),
+        element_units=element_units,
         stored_references=stored,
         pieces=pieces,
         names_found=found,
         sound=sound,
+        whole=whole,
+        naming_units=naming_units,
     )
+
+
+_NOTHING: frozenset[str] = frozenset()

@@ -231,8 +231,10 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
         if "Forms$NativeLayoutContent" in model.outline.types and _unit_type(mg, unit_id) == LAYOUT
     )
     native_pages: set[str] = set()
-    for element_id, element_type, unit_id in mg.referring:
-        if element_type == "Forms$LayoutCall" and _unit_type(mg, unit_id) == PAGE:
+    for unit_id, unit_type in index.unit_types.items():
+        if unit_type != PAGE:
+            continue
+        for element_id in mg.referring_in(unit_id, "Forms$LayoutCall"):  # the page's layout calls
             for link in mg.links(element_id):
                 if link.property in ("Form", "FormCall.Form") and mg.unit_of(link.target) in layouts:
                     native_pages.add(unit_id)

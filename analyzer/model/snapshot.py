@@ -305,7 +305,9 @@ def unpack_referring(packed: bytes) -> tuple[ReferringElement, ...]:
             ]
         )
     except (ValueError, TypeError, EOFError, KeyError) as exc:
-        raise ValueError(f"unreadable referring rows ({type(exc).__name__})") from None
+        raise ValueError(
+            f"unreadable referring rows in a cached unit record ({type(exc).__name__}); clear the --cache folder"
+        ) from None
 
 
 def element_keys(outline: UnitOutline) -> tuple[ElementKey, ...]:
