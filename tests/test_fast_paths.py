@@ -760,6 +760,7 @@ def test_corpus_graphs_built_like_the_other_side_equal_ones_built_alone(corpus: 
         patched += _names_like(before.elements.models, head) is not None
         like = build_graph(before, like=head)
         assert _graph_facts(like) == _graph_facts(build_graph(before, lazy=False))
+        assert like.naming_units == build_graph(before).naming_units
         assert _index_facts(index_snapshot(before, like=head.index)) == _index_facts(index_snapshot(before))
         for graph in (head, like):
             _assert_reached_referrers(graph)

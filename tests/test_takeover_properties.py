@@ -190,6 +190,7 @@ def test_what_the_second_side_takes_over_equals_what_it_builds_alone(apps: tuple
     assert analyze_native(graph) == analyze_native(graph_alone)
     assert graph.naming_units is None or not graph.whole.done  # native analysis gathers no lazy graph's links
     event(f"links resolved when asked: {graph.naming_units is not None}")
+    assert graph.naming_units == build_graph(after, alone).naming_units  # taken over, or worked out alone
     assert _graph_facts(graph) == _graph_facts(graph_alone)
     assert _unchanged_units(first_index, taken_over) == _unchanged_units(index_snapshot(before), alone)
     assert _unchanged_units(taken_over, first_index) == _unchanged_units(alone, index_snapshot(before))

@@ -493,6 +493,32 @@ def _naming_units(models: tuple[UnitModel, ...], named_units: Mapping[str, str])
     return naming_units
 
 
+def _naming_units_like(
+    theirs: Mapping[str, str], changes: UnitChanges, named_units: Mapping[str, str]
+) -> dict[str, str] | None:
+    """What :func:`_naming_units` gives, taken over from the other side's with the units that differ
+    taken out and put in: only their ids, and the named ids they hold, can make it differ."""
+    naming_units = dict(theirs)
+    for model in changes.gone:
+        for element_id in model.outline.naming_ids:
+            del naming_units[element_id]  # the other side is sound: held by this unit alone
+    for model in changes.new:
+        unit_id = model.unit_id
+        ids = model.outline.naming_ids
+        if len(set(ids)) != len(ids):
+            return None  # held twice in one unit
+        for element_id in ids:
+            if naming_units.setdefault(element_id, unit_id) != unit_id:
+                return None
+            if named_units.get(element_id, unit_id) != unit_id:
+                return None
+    for model in changes.new:
+        for entry in model.outline.named:
+            if naming_units.get(entry.id, model.unit_id) != model.unit_id:
+                return None
+    return naming_units
+
+
 def build_graph(
     snapshot: Snapshot, index: SnapshotIndex | None = None, like: ModelGraph | None = None, *, lazy: bool = True
 ) -> ModelGraph:
@@ -660,7 +686,12 @@ def build_graph(
         return _gathered(details, False, named_units)
 
     whole = _Whole(gather)
-    naming_units = _naming_units(models, named_units) if lazy and distinct and found.holders is not None else None
+    naming_units: dict[str, str] | None = None
+    if lazy and distinct and found.holders is not None:
+        if patched is not None and like is not None and like.naming_units is not None:
+            naming_units = _naming_units_like(like.naming_units, patched[2], named_units)
+        else:
+            naming_units = _naming_units(models, named_units)
     element_units: Mapping[str, str]
     if naming_units is not None:
         sound = True

@@ -232,7 +232,7 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
     )
     native_pages: set[str] = set()
     for unit_id, unit_type in index.unit_types.items():
-        if unit_type != PAGE:
+        if unit_type != PAGE or not _may_link_into(mg, unit_id, layouts):
             continue
         for element_id in mg.referring_in(unit_id, "Forms$LayoutCall"):  # the page's layout calls
             for link in mg.links(element_id):
@@ -303,6 +303,16 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
         ),
         document_links=MappingProxyType(doc_links),
     )
+
+
+def _may_link_into(mg: ModelGraph, unit_id: str, units: frozenset[str]) -> bool:
+    """Whether a unit's links could lead into one of ``units``: false when what its names lead to (its
+    piece) says they do not and no pointer leaves it, so its elements need not be looked at (a graph
+    whose links are gathered up front, one that may hold an element id twice, is looked at whole)."""
+    piece = mg.pieces.get(unit_id)
+    if mg.naming_units is None or piece is None or piece.model.outline.foreign_pointers:
+        return True
+    return not piece.links_to.isdisjoint(units)
 
 
 def _inside_type(mg: ModelGraph, element: ModelElement, type_name: str) -> bool:

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from analyzer.load.limits import Limits
 from analyzer.load.memo import UnitPlace, code_fingerprint
 from analyzer.model.native import NativeSetting
-from analyzer.model.snapshot import MprFormat, SideFile, SnapshotMeta, Unit
+from analyzer.model.snapshot import MprFormat, SideFile, SnapshotMeta, Unit, new_unit
 
 REVISION_FORMAT = 4
 """Bump when the record layout changes (the code fingerprint changes with it anyway)."""
@@ -96,6 +96,11 @@ def encode_revision(model: RevisionModel) -> bytes:
     return hashlib.sha256(payload).digest() + payload
 
 
+new_revision_unit = functools.partial(tuple.__new__, RevisionUnit)
+new_place = functools.partial(tuple.__new__, UnitPlace)
+"""Rows made without the named tuples' Python-level ``__new__`` (one per unit of a revision)."""
+
+
 def decode_revision(record: bytes) -> RevisionModel:
     """The revision a record holds; ValueError when it is damaged or not a record of this format."""
     payload = record[32:]
@@ -121,16 +126,19 @@ def decode_revision(record: bytes) -> RevisionModel:
                 schema_hash=str(schema),
             ),
             units=tuple(
-                RevisionUnit(
-                    Unit(id=unit_id, type=type_name, container=container, containment=containment,
-                         contents_hash=contents_hash, path=path),
-                    blob,
-                    int(size),
-                    UnitPlace(unit_id, container, containment, prefix, bool(qualify), int(max_depth)),
-                    root_name if isinstance(root_name, str) else None,
-                )
-                for (unit_id, type_name, container, containment, contents_hash, path, blob, size, prefix,
-                     qualify, max_depth, root_name) in units
+                [
+                    new_revision_unit(
+                        (
+                            new_unit(unit_id, type_name, container, containment, contents_hash, path),
+                            blob,
+                            int(size),
+                            new_place((unit_id, container, containment, prefix, bool(qualify), int(max_depth))),
+                            root_name if isinstance(root_name, str) else None,
+                        )
+                    )
+                    for (unit_id, type_name, container, containment, contents_hash, path, blob, size, prefix,
+                         qualify, max_depth, root_name) in units
+                ]
             ),
             files=tuple(SideFile(path=path, size=int(size), sha256=digest) for path, size, digest in files),
             native=tuple(
