@@ -186,6 +186,26 @@ def edit_head(head: Path, edits: int) -> int:
     return changed
 
 
+def read_through(*folders: Path) -> None:
+    """Read every file under the folders, untimed, so that the run measured next finds its input in the
+    page cache, as every run here is meant to.
+
+    Reading everything once at the start is not enough on this machine: it pages out file pages left
+    idle for about a minute (a DAMON ``pageout`` scheme, ``/sys/kernel/mm/damon``), so a run whose input
+    was last read a few runs earlier read part of it from disk again (a warm one-unit check measured
+    4.7-4.9 s so, 2.9 s with its input read just before). Each run, the floor too, now reads what it is
+    given from memory; ``--no-read-through`` measures without it.
+    """
+    for folder in folders:
+        for parent, _, names in os.walk(folder):
+            for name in names:
+                path = Path(parent) / name
+                if path.is_file() and not path.is_symlink():
+                    with path.open("rb") as stream:
+                        while stream.read(1 << 20):
+                            pass
+
+
 def floor(*apps: Path) -> float:
     """Read and decode every unit file of the apps, one process."""
     start = time.perf_counter()
@@ -257,6 +277,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--keep", type=Path, help="keep the generated apps in this folder (and reuse them when already there)"
     )
+    parser.add_argument(
+        "--no-read-through", action="store_true", help="do not read each run's input just before timing it"
+    )
     options = parser.parse_args(argv)
     kept = options.keep is not None and (options.keep / "base").is_dir()
     source = options.source or (options.keep if kept else materialize_source())
@@ -296,19 +319,30 @@ def main(argv: list[str]) -> int:
             shutil.rmtree(new_head_cache, ignore_errors=True)
             shutil.copytree(base_cache, new_head_cache)  # untimed: each round starts from the same cache
             os.sync()  # and the copy's writes are not left to slow down the run measured next
+            warmed(repo / ".git", new_head_cache)
             return _one_check("git:HEAD~1", "git:HEAD", repo, new_head_cache)
+
+        def warmed(*folders: Path) -> None:
+            if not options.no_read_through:
+                read_through(*folders)
+
+        def measured(folders: tuple[Path, ...], run: Callable[[], Any]) -> Any:
+            warmed(*folders)
+            return run()
 
         # Then rounds of every measurement, one after the other: this machine's speed drifts by tens of
         # percent within minutes, so a ratio is taken between runs of the same round.
         rounds = [
             Round(
-                floor=floor(base, head),
-                check=_one_check(str(base), str(head), work),
-                warm=_one_check(str(base), str(head), work, cache),
-                git=_one_check("git:HEAD~1", "git:HEAD", repo),
-                git_warm=_one_check("git:HEAD~1", "git:HEAD", repo, git_cache),
+                floor=measured((base, head), lambda: floor(base, head)),
+                check=measured((base, head), lambda: _one_check(str(base), str(head), work)),
+                warm=measured((base, head, cache), lambda: _one_check(str(base), str(head), work, cache)),
+                git=measured((repo / ".git",), lambda: _one_check("git:HEAD~1", "git:HEAD", repo)),
+                git_warm=measured(
+                    (repo / ".git", git_cache), lambda: _one_check("git:HEAD~1", "git:HEAD", repo, git_cache)
+                ),
                 git_new_head=new_head(),
-                folder_warm=_one_check("git:HEAD~1", ".", repo, git_cache),
+                folder_warm=measured((repo, git_cache), lambda: _one_check("git:HEAD~1", ".", repo, git_cache)),
             )
             for _ in range(options.rounds)
         ]
