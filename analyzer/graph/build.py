@@ -1,13 +1,17 @@
 """Build the graph of one snapshot: documents linked by the references between them.
 
 It is built from the units' outlines (``UnitOutline``: names, references, ids and types read at load),
-never from whole elements. Between documents: ``document_edges`` from a unit to every other unit it
-refers to (``kind`` ``name``: a by-name reference; ``text``: a name inside an expression, XPath or
-template), and the same as a networkx graph with the unit containment tree (``contains``), made on
-first use. The element level is kept beside it as plain lookups: ``references`` gives each element's
-resolved outgoing references (pointers inside a unit resolved when asked for), ``named`` every named
-element, ``element_units`` the unit of every named or referring element. A networkx node per element
-(hundreds of thousands in a large app) cost more than everything else in a check and no query walked it.
+never from whole elements. Each unit's piece says which elements and other units its names lead to
+(``names_used`` of its outline resolved), which is what native analysis needs of every unit. Between
+documents: ``document_edges`` from a unit to every other unit it refers to (``kind`` ``name``: a
+by-name reference; ``text``: a name inside an expression, XPath or template), and the same as a
+networkx graph with the unit containment tree (``contains``), made on first use. The element level
+is kept beside it as plain lookups: ``references`` gives each element's resolved outgoing references,
+``named`` every named element, ``element_units`` the unit of every named or referring element. In a
+sound graph (see ``ModelGraph.sound``) an element's links are resolved when first asked for, from its
+unit's outline, and the lookups gathered from every element's links (document edges, dangling names)
+when first asked for: a check asks for few of them. A networkx node per element (hundreds of
+thousands in a large app) cost more than everything else in a check and no query walked it.
 
 By-name references that resolve to nothing in the project (``System.*``, excluded or deleted
 documents) are tolerated and recorded in ``dangling``, never fatal.
@@ -190,8 +194,8 @@ class _StoredReferences(Mapping[str, tuple[Reference, ...]]):
 
 
 class _LinkTable(Mapping[str, tuple[ElementLink, ...]]):
-    """Element id → resolved links: resolved up front for elements with by-name or in-text references,
-    on first use for the many that only point inside their own unit (nothing on a check's path asks)."""
+    """Element id → resolved links, resolved on first use from the element's unit's outline; a graph that
+    is not sound resolves the elements with by-name or in-text references up front (``gathered``)."""
 
     __slots__ = ("_index", "_later", "_resolve", "_stored", "gathered")
 
@@ -202,7 +206,7 @@ class _LinkTable(Mapping[str, tuple[ElementLink, ...]]):
         resolve: Callable[[str, tuple[Reference, ...], bool], tuple[ElementLink, ...]],
         index: SnapshotIndex,
     ) -> None:
-        self.gathered = gathered  # resolved up front, never changed after: the other side copies them
+        self.gathered = gathered  # resolved up front (a graph that is not sound), never changed after
         self._later: dict[str, tuple[ElementLink, ...]] = {}
         self._stored = stored
         self._resolve = resolve

@@ -224,6 +224,7 @@ def _association_ends(mg: ModelGraph, association_id: str) -> tuple[str | None, 
 def analyze_native(mg: ModelGraph) -> NativeFacts:
     """Native pages, what the native profiles reach, and which entities devices sync."""
     index = mg.index
+    unit_types = index.unit_types
     doc_links, doc_targets, referrers = _links(mg)
     layouts = frozenset(
         unit_id
@@ -287,8 +288,8 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
                     associations.add(named.id)
     called: set[str] = set()
     for unit_id, targets in doc_links.items():
-        if _unit_type(mg, unit_id) == NANOFLOW:
-            called.update(t for t in targets if _unit_type(mg, t) == MICROFLOW)
+        if unit_types.get(unit_id) == NANOFLOW:
+            called.update(target for target in targets if unit_types.get(target) == MICROFLOW)
     return NativeFacts(
         has_native_profile=bool(profiles),
         native_layouts=layouts,
@@ -368,14 +369,15 @@ def _add_generalizations(mg: ModelGraph, synced: dict[str, SyncedEntity]) -> Non
 
 def _reach(mg: ModelGraph, start: Iterable[str], doc_links: Mapping[str, frozenset[str]]) -> set[str]:
     reached: set[str] = set()
-    queue = deque(unit for unit in start if _unit_type(mg, unit) in REACHABLE_DOCUMENTS)
+    unit_types = mg.index.unit_types
+    queue = deque(unit for unit in start if unit_types.get(unit) in REACHABLE_DOCUMENTS)
     reached.update(queue)
     while queue:
         unit_id = queue.popleft()
-        if _unit_type(mg, unit_id) not in CLIENT_DOCUMENTS:
+        if unit_types.get(unit_id) not in CLIENT_DOCUMENTS:
             continue
         for target in doc_links.get(unit_id, ()):
-            if target not in reached and _unit_type(mg, target) in REACHABLE_DOCUMENTS:
+            if target not in reached and unit_types.get(target) in REACHABLE_DOCUMENTS:
                 reached.add(target)
                 queue.append(target)
     return reached

@@ -116,10 +116,16 @@ class UnitStore(Protocol):
         ...
 
 
+@functools.cache
+def _key_prefix(reader: str) -> hashlib._Hash:
+    return hashlib.sha256(f"mxota {reader} record {RECORD_FORMAT}\0".encode())
+
+
 def store_key(blob: str, unit_id: str) -> str:
     """The store key of a unit's bytes: the blob, the unit, and what reads it (code and format)."""
-    text = f"mxota {_READER} record {RECORD_FORMAT}\0{blob}\0{unit_id}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    digest = _key_prefix(_READER).copy()  # the hash of the whole text, the prefix hashed once
+    digest.update(f"{blob}\0{unit_id}".encode())
+    return digest.hexdigest()
 
 
 def encode_record(type_name: str, name: object, place: UnitPlace, outline: UnitOutline) -> bytes:
@@ -158,7 +164,7 @@ def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, 
     The record starts with the SHA-256 of the rest, so a truncated or damaged file is a miss, never a
     different model.
     """
-    payload = record[32:]
+    payload = memoryview(record)[32:]  # not a copy of the record (70 MB for a large app's records)
     if len(record) < 33 or hashlib.sha256(payload).digest() != record[:32]:
         raise ValueError("unit record is damaged")
     try:
@@ -245,6 +251,10 @@ class _UnitEntry:
     """The outline a store kept, until a walk at its place turns it into a unit model."""
 
 
+_UNREAD = _UnitEntry(type="", name=None)
+"""A unit the memo has not looked for yet (None: looked for, and not there); compared by identity."""
+
+
 @dataclass(slots=True)
 class ReadMemo:
     """Units already decoded and walked, by blob id: in this run, and in ``store`` when given."""
@@ -297,6 +307,25 @@ class ReadMemo:
         if found is not None:
             self.hits += 1
         return found
+
+    def known(self, blob: str, place: UnitPlace) -> UnitModel | UnitOutline | None:
+        """What :meth:`model` gives for a unit, else what :meth:`stored_outline` gives, in one lookup: a
+        revision read back from a cache asks it for each of tens of thousands of units."""
+        entry = self._units.get((blob, place.unit_id), _UNREAD)
+        if entry is _UNREAD:
+            entry = self._entry(blob, place.unit_id)  # read from the store, or None
+        if entry is None:
+            return None
+        found = entry.walks.get(place)
+        if found is not None:
+            self.hits += 1
+            return found
+        stored = entry.stored
+        if stored is None or stored[0] != place:
+            return None
+        self.hits += 1
+        self.stored += 1
+        return stored[1]
 
     def stored_outline(self, blob: str, place: UnitPlace) -> UnitOutline | None:
         """The outline the store kept for these bytes at this place, or None."""

@@ -250,12 +250,17 @@ def units_from_revision(
     """
     found: list[tuple[RevisionUnit, UnitModel | None, UnitOutline]] = []
     count = size = 0
+    known = memo.known
     for kept in revision:
-        model = memo.model(kept.blob, kept.place)
-        outline = model.outline if model is not None else memo.stored_outline(kept.blob, kept.place)
-        if outline is None:
+        held = known(kept.blob, kept.place)
+        if held is None:
             return None
-        found.append((kept, model, outline))
+        if isinstance(held, UnitModel):
+            found.append((kept, held, held.outline))
+            outline = held.outline
+        else:
+            found.append((kept, None, held))
+            outline = held
         count += outline.count
         size += kept.size
     # The limits are part of the record's key; checked again all the same, as a walk checks them.
