@@ -107,11 +107,8 @@ class ModelGraph:
         sound graph from the unit's own outline, without gathering every unit's links."""
         naming_units = self.naming_units
         if naming_units is None:
-            yield from (
-                element_id
-                for element_id, found_type, held_by in self.whole.get().referring
-                if held_by == unit_id and found_type == element_type
-            )
+            listed = self.whole.get().referring_by_unit.get(unit_id, ())
+            yield from (element_id for element_id, found_type, _ in listed if found_type == element_type)
             return
         model = self.index.unit_models.get(unit_id)
         if model is None or element_type not in model.outline.types:
@@ -269,11 +266,6 @@ class _UnitLinks:
         """The other units those elements are in."""
         self.detail: _UnitDetail | None = None
 
-    @property
-    def names_used(self) -> frozenset[str]:
-        """Every name the unit refers to, resolved or not."""
-        return self.model.outline.names_used
-
 
 class _Names(NamedTuple):
     """The named elements of a snapshot, as the graph looks them up."""
@@ -390,6 +382,8 @@ class _Gathered(NamedTuple):
     """The unit of every named or linked element: a named element's unit wins over a referring one's,
     and among referring ones the first in order."""
     referring: tuple[tuple[str, str, str], ...]
+    referring_by_unit: dict[str, list[tuple[str, str, str]]]
+    """:attr:`referring` by the unit that lists each element, in order."""
     name_references: tuple[tuple[str, str], ...]
     dangling: Mapping[str, tuple[str, ...]]
 
@@ -414,14 +408,18 @@ def _gathered(details: list[_UnitDetail], distinct: bool, named_units: dict[str,
             document_edges.update(detail.edges)  # keys start with the piece's own unit: none is seen twice
     element_units.update(named_units)
     dangling: dict[str, list[str]] = {}
+    by_unit: dict[str, list[tuple[str, str, str]]] = {}
     for detail in details:
         for name, source_id in detail.dangling:
             dangling.setdefault(name, []).append(source_id)
+        if detail.referring:  # every row of a unit's detail is that unit's
+            by_unit.setdefault(detail.referring[0][2], []).extend(detail.referring)
     return _Gathered(
         references,
         MappingProxyType(document_edges),
         element_units,
         tuple(chain.from_iterable(detail.referring for detail in details)),
+        by_unit,
         tuple(chain.from_iterable(detail.name_references for detail in details)),
         MappingProxyType({name: tuple(ids) for name, ids in sorted(dangling.items())}),
     )

@@ -229,10 +229,10 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
     layouts = frozenset(
         unit_id
         for unit_id, model in index.unit_models.items()
-        if "Forms$NativeLayoutContent" in model.outline.types and _unit_type(mg, unit_id) == LAYOUT
+        if "Forms$NativeLayoutContent" in model.outline.types and unit_types.get(unit_id) == LAYOUT
     )
     native_pages: set[str] = set()
-    for unit_id, unit_type in index.unit_types.items():
+    for unit_id, unit_type in unit_types.items():
         if unit_type != PAGE or not _may_link_into(mg, unit_id, layouts):
             continue
         for element_id in mg.referring_in(unit_id, "Forms$LayoutCall"):  # the page's layout calls
@@ -255,7 +255,7 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
     reached = _reach(mg, start, doc_links)
     used_entities: set[str] = set()
     for unit_id in reached:
-        if _unit_type(mg, unit_id) not in CLIENT_DOCUMENTS:
+        if unit_types.get(unit_id) not in CLIENT_DOCUMENTS:
             continue
         for target in doc_targets.get(unit_id, ()):
             target_named = mg.named.get(target)

@@ -251,10 +251,6 @@ class _UnitEntry:
     """The outline a store kept, until a walk at its place turns it into a unit model."""
 
 
-_UNREAD = _UnitEntry(type="", name=None)
-"""A unit the memo has not looked for yet (None: looked for, and not there); compared by identity."""
-
-
 @dataclass(slots=True)
 class ReadMemo:
     """Units already decoded and walked, by blob id: in this run, and in ``store`` when given."""
@@ -300,20 +296,10 @@ class ReadMemo:
         assert entry is not None
         return entry.type, entry.name
 
-    def model(self, blob: str, place: UnitPlace) -> UnitModel | None:
-        """The unit model of a unit read before at the same place, or None."""
-        entry = self._entry(blob, place.unit_id)
-        found = entry.walks.get(place) if entry is not None else None
-        if found is not None:
-            self.hits += 1
-        return found
-
     def known(self, blob: str, place: UnitPlace) -> UnitModel | UnitOutline | None:
-        """What :meth:`model` gives for a unit, else what :meth:`stored_outline` gives, in one lookup: a
-        revision read back from a cache asks it for each of tens of thousands of units."""
-        entry = self._units.get((blob, place.unit_id), _UNREAD)
-        if entry is _UNREAD:
-            entry = self._entry(blob, place.unit_id)  # read from the store, or None
+        """The unit model of a unit read before at the same place, else the outline the store kept for
+        these bytes at this place, else None."""
+        entry = self._entry(blob, place.unit_id)
         if entry is None:
             return None
         found = entry.walks.get(place)
@@ -326,15 +312,6 @@ class ReadMemo:
         self.hits += 1
         self.stored += 1
         return stored[1]
-
-    def stored_outline(self, blob: str, place: UnitPlace) -> UnitOutline | None:
-        """The outline the store kept for these bytes at this place, or None."""
-        entry = self._entry(blob, place.unit_id)
-        if entry is None or entry.stored is None or entry.stored[0] != place:
-            return None
-        self.hits += 1
-        self.stored += 1
-        return entry.stored[1]
 
     def remember(
         self,

@@ -255,12 +255,9 @@ def units_from_revision(
         held = known(kept.blob, kept.place)
         if held is None:
             return None
-        if isinstance(held, UnitModel):
-            found.append((kept, held, held.outline))
-            outline = held.outline
-        else:
-            found.append((kept, None, held))
-            outline = held
+        model = held if isinstance(held, UnitModel) else None
+        outline = held.outline if isinstance(held, UnitModel) else held
+        found.append((kept, model, outline))
         count += outline.count
         size += kept.size
     # The limits are part of the record's key; checked again all the same, as a walk checks them.
@@ -619,9 +616,10 @@ class _UnitWalk:
             prefix, qualify = self._module(row), True
         parent = None if row.container in (None, row.id) else row.container
         place = UnitPlace(row.id, parent, row.containment, prefix, qualify, self.limits.max_depth)
-        model = memo.model(blob, place) if memo is not None and blob is not None else None
+        held = memo.known(blob, place) if memo is not None and blob is not None else None
+        model = held if isinstance(held, UnitModel) else None
         if model is None:
-            outline = memo.stored_outline(blob, place) if memo is not None and blob is not None else None
+            outline = held if isinstance(held, UnitOutline) else None
             fresh = outline is None
             if outline is None:
                 if document is None:  # known bytes at a new place (a module renamed): read them after all

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from analyzer.load.limits import Limits
 from analyzer.load.memo import UnitPlace, code_fingerprint
 from analyzer.model.native import NativeSetting
-from analyzer.model.snapshot import MprFormat, SideFile, SnapshotMeta, Unit, new_unit
+from analyzer.model.snapshot import MprFormat, SideFile, SnapshotMeta, Unit
 
 REVISION_FORMAT = 4
 """Bump when the record layout changes (the code fingerprint changes with it anyway)."""
@@ -129,7 +129,8 @@ def decode_revision(record: bytes) -> RevisionModel:
                 [
                     new_revision_unit(
                         (
-                            new_unit(unit_id, type_name, container, containment, contents_hash, path),
+                            Unit(id=unit_id, type=type_name, container=container, containment=containment,
+                                 contents_hash=contents_hash, path=path),
                             blob,
                             int(size),
                             new_place((unit_id, container, containment, prefix, bool(qualify), int(max_depth))),

@@ -511,25 +511,6 @@ class Unit:
     """Where the unit's BSON lives, relative to the app directory (``mprcontents/..`` or the ``.mpr``)."""
 
 
-_SET_UNIT = _slot_setters(Unit, ("id", "type", "container", "containment", "contents_hash", "path"))
-
-
-def new_unit(
-    unit_id: str, type_name: str, container: str | None, containment: str, contents_hash: str, path: str
-) -> Unit:
-    """A :class:`Unit`, built the fast way (see :func:`new_element`): a revision read back from a cache
-    makes one for each of tens of thousands of rows."""
-    unit = object.__new__(Unit)
-    s = _SET_UNIT
-    s[0](unit, unit_id)
-    s[1](unit, type_name)
-    s[2](unit, container)
-    s[3](unit, containment)
-    s[4](unit, contents_hash)
-    s[5](unit, path)
-    return unit
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SideFile:
     """A file beside the model that can reach the app (styles, JS actions, widgets, native config)."""
