@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -28,6 +29,7 @@ from analyzer.load.mpr import decode_unit
 from analyzer.load.units import UnitOutliner, UnitReader
 from analyzer.load.xml_snapshot import parse_snapshot, render_snapshot
 from analyzer.model.snapshot import ElementSequence, ModelElement, Snapshot, UnitOutline, outline_of
+from tests.compiled import pure_units
 
 REPO = Path(__file__).resolve().parents[1]
 APPS = REPO / "fixtures" / "apps"
@@ -341,9 +343,11 @@ def read_unit(data: bytes, limits: Limits = FUZZ_LIMITS) -> list[ModelElement] |
     except InputError as error:
         _assert_clean_error(error, "unit.mxunit")
         assert isinstance(outline, InputError) and str(outline) == str(error), (outline, error)
+        _same_as_source(document, limits, outline, error)
         return None
     assert not isinstance(outline, InputError), outline
     assert outline == outline_of(elements)
+    _same_as_source(document, limits, outline, elements)
     assert len(data) == int.from_bytes(data[:4], "little"), "accepted a unit whose length prefix is wrong"
     assert elements and all(isinstance(element, ModelElement) for element in elements)
     assert elements[0].parent is None
@@ -352,6 +356,47 @@ def read_unit(data: bytes, limits: Limits = FUZZ_LIMITS) -> list[ModelElement] |
             items = value if isinstance(value, tuple) else (value,)
             assert all(item is None or isinstance(item, str | int | float | bool) for item in items), value
     return elements
+
+
+def walk_from_source(
+    document: dict[str, Any], limits: Limits, location: str = "unit.mxunit"
+) -> tuple[UnitOutline | InputError, list[ModelElement] | InputError] | None:
+    """The outline and elements the pure-Python walk gives (or its refusals); None when that walk is
+    the one imported (setup.py compiled nothing)."""
+    source = pure_units()
+    if source is None:
+        return None
+    outline: UnitOutline | InputError
+    elements: list[ModelElement] | InputError
+    try:
+        outline = source.UnitOutliner(location, limits.max_depth).read(
+            document, parent=None, name_prefix="Module", qualify=True
+        )
+    except InputError as error:
+        outline = error
+    try:
+        reader = source.UnitReader("00000000-0000-0000-0000-000000000000", location, limits.max_depth)
+        elements = reader.read(document, parent=None, slot="Documents", name_prefix="Module", qualify=True)
+    except InputError as error:
+        elements = error
+    return outline, elements
+
+
+def _same_as_source(
+    document: dict[str, Any],
+    limits: Limits,
+    outline: UnitOutline | InputError,
+    elements: list[ModelElement] | InputError,
+) -> None:
+    """The compiled walk (setup.py) found what its source finds, refusals word for word."""
+    from_source = walk_from_source(document, limits)
+    if from_source is None:
+        return
+    for compiled, pure in zip((outline, elements), from_source, strict=True):
+        if isinstance(compiled, InputError) or isinstance(pure, InputError):
+            assert str(compiled) == str(pure), (compiled, pure)
+        else:
+            assert compiled == pure
 
 
 def read_snapshot_xml(data: bytes) -> Snapshot | None:

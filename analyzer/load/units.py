@@ -13,9 +13,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NoReturn, TypeGuard
-
-from bson.int64 import Int64
+from typing import Any, Final, NoReturn, TypeGuard
 
 from analyzer.errors import InputError
 from analyzer.model.snapshot import (
@@ -35,19 +33,19 @@ from analyzer.model.snapshot import (
     new_reference,
 )
 
-QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
+QUALIFIED_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
 """A by-name reference as Mendix stores it: ``Module.Document``, ``Module.Entity.Attribute``, ..."""
 
-QUALIFYING_TYPES = frozenset({"DomainModels$EntityImpl", "DomainModels$Entity"})
+QUALIFYING_TYPES: Final = frozenset({"DomainModels$EntityImpl", "DomainModels$Entity"})
 """Nested elements whose members are qualified by them (attributes of an entity)."""
 
-_TYPES: dict[str, str] = {}
+_TYPES: Final[dict[str, str]] = {}
 """Element type names seen so far: a few hundred strings shared by every element of a type."""
-_KEYS: dict[str, str] = {}
+_KEYS: Final[dict[str, str]] = {}
 """Property paths seen so far: each element's properties share one string per path, not one per object
 (millions of keys in a large app; a third of the memory of a loaded model)."""
 
-NOT_REFERENCES = frozenset({"Name", "Documentation", "Caption", "Text", "Url", "Class", "Style"})
+NOT_REFERENCES: Final = frozenset({"Name", "Documentation", "Caption", "Text", "Url", "Class", "Style"})
 """Properties whose text is never a reference, even when it looks like ``a.b``."""
 
 
@@ -267,7 +265,7 @@ class UnitReader(_UnitWalk):
 
 
 
-_BSON_SCALARS = (bool, float, int, str, bytes, datetime.datetime)
+_BSON_SCALARS: Final = (bool, float, int, str, bytes, datetime.datetime)
 
 
 def _first(pair: tuple[int, object]) -> int:
@@ -296,7 +294,7 @@ class UnitOutliner(_UnitWalk):
 
     def read(
         self,
-        document: Mapping[str, Any],
+        document: dict[str, Any],
         *,
         parent: str | None,
         name_prefix: str | None,
@@ -342,20 +340,22 @@ class UnitOutliner(_UnitWalk):
         return self._guid(raw) if isinstance(raw, bytes) else str(raw)
 
     def _object(
-        self, obj: Mapping[str, Any], parent: object, name_prefix: str | None, qualify: bool, depth: int
+        self, obj: dict[str, object], parent: object, name_prefix: str | None, qualify: bool, depth: int
     ) -> None:
+        # Written for mypyc (setup.py): ``isinstance`` and a typed ``dict`` compile to C type checks and
+        # dict iteration. bson gives exactly these types, so each branch does what the generic path would.
         if depth > self._depth_limit:
             self._too_deep()
         raw_id = obj["$ID"]
-        if raw_id.__class__ is bytes and len(raw_id) == 16:
-            key: ElementKey = raw_id
-        elif isinstance(raw_id, bytes):
-            self._text_id(raw_id)  # refuses anything but 16 bytes
-            key = bytes(raw_id)  # a ``Binary`` of another subtype: the same GUID, compared as bytes
+        key: ElementKey
+        if isinstance(raw_id, bytes):
+            if len(raw_id) != 16:
+                self._text_id(raw_id)  # refuses anything but 16 bytes
+            key = raw_id if type(raw_id) is bytes else bytes(raw_id)  # a ``Binary``: the same GUID
         else:
             key = str(raw_id)
         type_name = obj.get("$Type")
-        if type_name.__class__ is not str:
+        if not isinstance(type_name, str):
             raise InputError(self._location, f"object {self._text_id(raw_id)} has no $Type")
         type_name = _TYPES.setdefault(type_name, type_name)
         keys = self._keys
@@ -365,7 +365,7 @@ class UnitOutliner(_UnitWalk):
         raw_name = obj.get("Name")
         child_prefix = name_prefix
         element_id: str | None = None
-        if raw_name.__class__ is str and raw_name and qualify:
+        if isinstance(raw_name, str) and raw_name and qualify:
             qualified = f"{name_prefix}.{raw_name}" if name_prefix else raw_name
             element_id = self._text_id(raw_id)
             self._named.append(
@@ -375,45 +375,50 @@ class UnitOutliner(_UnitWalk):
                 child_prefix = qualified
         references: list[Any] = []  # References, and (path, GUID bytes) pointers
         for key_name, value in obj.items():
-            cls = value.__class__
-            if cls is str:
+            if isinstance(value, str):
                 if "." in value and key_name not in NOT_REFERENCES and key_name != "$Type" and key_name != "$ID":
                     if QUALIFIED_NAME.match(value):
                         references.append(new_reference(key_name, value, ReferenceKind.NAME))
                     elif key_name in TEXT_FIELDS:
                         _text_references(key_name, value, references)
-            elif cls is bool or cls is int or (cls is list and not value):
-                continue
-            elif cls is list:
+            elif isinstance(value, list):
                 # Most lists are a marker and then child objects, or a marker alone (an empty list):
                 # keep them off the generic path.
-                if len(value) > 1 and value[0].__class__ is int:
-                    for item in value[1:]:
-                        if item.__class__ is not dict or "$ID" not in item:
-                            break
-                    else:
-                        for item in value[1:]:
-                            self._object(item, raw_id, child_prefix, True, depth + 1)
-                        continue
-                elif len(value) == 1 and value[0].__class__ is int:
+                size = len(value)
+                if size == 0:
                     continue
+                if type(value[0]) is int:
+                    if size == 1:
+                        continue
+                    children: list[dict[str, object]] = []
+                    for index in range(1, size):
+                        item = value[index]
+                        if not isinstance(item, dict) or "$ID" not in item:
+                            break
+                        children.append(item)
+                    if len(children) == size - 1:
+                        for child in children:
+                            self._object(child, raw_id, child_prefix, True, depth + 1)
+                        continue
                 self._value(key_name, value, raw_id, references, child_prefix, depth)
-            elif cls is bytes:
-                if len(value) == 16 and key_name.endswith("Pointer"):
-                    self._pointer(key_name, value, references)
-            elif cls is dict and "$ID" in value:
-                self._object(value, raw_id, child_prefix, True, depth + 1)
-            elif cls is float or cls is Int64 or value is None:
+            elif isinstance(value, int):
+                continue  # bool and Int64 too
+            elif isinstance(value, float) or value is None:
                 continue
+            elif isinstance(value, bytes):
+                if len(value) == 16 and key_name.endswith("Pointer"):
+                    self._pointer(key_name, value if type(value) is bytes else bytes(value), references)
+            elif isinstance(value, dict) and "$ID" in value:
+                self._object(value, raw_id, child_prefix, True, depth + 1)
             elif key_name != "$ID":
                 self._value(key_name, value, raw_id, references, child_prefix, depth)
         # Kept: elements with a reference by name or in text, and named ones (an association's
         # ``ParentPointer``). An unnamed element that only points inside its unit (most widgets) is
         # left to its built elements: converting its GUIDs was a third of the walk.
-        if references and (element_id is not None or any(r.__class__ is not tuple for r in references)):
+        if references and (element_id is not None or any(not isinstance(r, tuple) for r in references)):
             if element_id is None:
                 element_id = self._text_id(raw_id)
-            kept = tuple(r if r.__class__ is not tuple else self._pointer_reference(r) for r in references)
+            kept = tuple(r if not isinstance(r, tuple) else self._pointer_reference(r) for r in references)
             self._referring.append((position, ReferringElement(element_id, type_name, kept)))
 
     def _parent(self, parent: object) -> str:
