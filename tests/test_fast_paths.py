@@ -316,13 +316,31 @@ def test_records_written_by_another_reader_are_never_read(tmp_path: Path, monkey
     assert other.stored == 0
 
 
+def test_a_unit_record_with_any_byte_damaged_or_cut_short_is_a_miss() -> None:
+    """Every single-byte change and every truncation of a record fails its CRC-32 (or its shape)."""
+    from analyzer.load.memo import UnitPlace, decode_record, encode_record
+
+    snapshot = load_source(str(APPS / "field-service-1.0"))
+    model = min((m for m in snapshot.elements.models if m.outline.referring), key=lambda m: m.outline.count)
+    place = UnitPlace(model.unit_id, None, "Documents", "Shop", True, 256)
+    record = encode_record(model.outline.root_type, "Doc", place, model.outline)
+    assert decode_record(record, model.unit_id)[3] == model.outline
+    for position in range(len(record)):
+        for flip in (0x01, 0x80, 0xFF):
+            damaged = record[:position] + bytes([record[position] ^ flip]) + record[position + 1 :]
+            with pytest.raises(ValueError):
+                decode_record(damaged, model.unit_id)
+    for cut in range(len(record)):
+        with pytest.raises(ValueError):
+            decode_record(record[:cut], model.unit_id)
+
+
 def test_a_unit_record_whose_rows_have_another_shape_is_a_miss() -> None:
     """A record that passes its checksum but holds outline rows of another shape (a hand-made or
     foreign record) is refused as unreadable, never turned into half-built rows."""
-    import hashlib
     import marshal
 
-    from analyzer.load.memo import UnitPlace, decode_record, encode_record
+    from analyzer.load.memo import UnitPlace, decode_record, encode_record, seal_record
 
     snapshot = load_source(str(APPS / "field-service-1.0"))
     model = next(m for m in snapshot.elements.models if m.outline.named and m.outline.referring)
@@ -335,20 +353,20 @@ def test_a_unit_record_whose_rows_have_another_shape_is_a_miss() -> None:
     assert decoded == model.outline
 
     def reshaped(change: int, row: tuple[object, ...]) -> bytes:
-        value = marshal.loads(record[32:])
+        value = marshal.loads(record[4:])
         lines = list(value[4])
         lines[change] = (row, *lines[change][1:])
         payload = marshal.dumps((*value[:4], tuple(lines)))
-        return hashlib.sha256(payload).digest() + payload
+        return seal_record(payload)
 
     with pytest.raises(ValueError, match="unreadable"):
         decode_record(reshaped(5, ("id", "type", "Shop.Doc")), model.unit_id)
     # Referring rows stay packed until asked for; rows of another shape are refused then.
-    value = marshal.loads(record[32:])
+    value = marshal.loads(record[4:])
     lines = list(value[4])
     lines[6] = marshal.dumps((("id", "type"),))
     payload = marshal.dumps((*value[:4], tuple(lines)))
-    packed = decode_record(hashlib.sha256(payload).digest() + payload, model.unit_id)[3]
+    packed = decode_record(seal_record(payload), model.unit_id)[3]
     with pytest.raises(ValueError, match="unreadable referring rows"):
         _ = packed.referring
 

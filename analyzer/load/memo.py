@@ -18,6 +18,7 @@ import functools
 import hashlib
 import marshal
 import sys
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ from analyzer.model.snapshot import (
 Progress = Callable[[int, int, int, int], None]
 """Told ``(units read, units in all, bytes read, bytes in all)`` as a load goes; the CLI draws a bar."""
 
-RECORD_FORMAT = 4
+RECORD_FORMAT = 5
 """Bump when the record layout changes: stored records of another format are never read."""
 
 
@@ -155,17 +156,27 @@ def encode_record(type_name: str, name: object, place: UnitPlace, outline: UnitO
         tuple(sorted(outline.names_used)),
     )
     payload = marshal.dumps((RECORD_FORMAT, type_name, name if isinstance(name, str) else None, head, lines))
-    return hashlib.sha256(payload).digest() + payload
+    return seal_record(payload)
+
+
+def seal_record(payload: bytes) -> bytes:
+    """The payload behind its CRC-32, so a truncated or damaged record file is a miss.
+
+    The check is against damage, not tampering (a cache must be as trusted as mxota; README): CRC-32
+    finds every error burst of up to 32 bits and misses other damage once in four billion, and a
+    record that passes must still unmarshal into rows of the right shape. It is 5x cheaper than the
+    SHA-256 of format 4, which cost 0.2 s of a warm check at scale (25,834 records, 75 MB)."""
+    return zlib.crc32(payload).to_bytes(4, "little") + payload
 
 
 def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, UnitOutline]:
     """Root type, name, place and outline of a stored record; ValueError when it is not one.
 
-    The record starts with the SHA-256 of the rest, so a truncated or damaged file is a miss, never a
-    different model.
+    The record starts with the CRC-32 of the rest (:func:`seal_record`), so a truncated or damaged
+    file is a miss, never a different model.
     """
-    payload = memoryview(record)[32:]  # not a copy of the record (70 MB for a large app's records)
-    if len(record) < 33 or hashlib.sha256(payload).digest() != record[:32]:
+    payload = memoryview(record)[4:]  # not a copy of the record (70 MB for a large app's records)
+    if len(record) < 5 or zlib.crc32(payload) != int.from_bytes(record[:4], "little"):
         raise ValueError("unit record is damaged")
     try:
         value: Any = marshal.loads(payload)
