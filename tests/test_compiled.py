@@ -47,6 +47,16 @@ def test_the_compiled_walk_is_built_from_its_source() -> None:
     )
 
 
+def test_unit_records_are_keyed_by_the_walks_source_not_its_build() -> None:
+    """Two builds of one source differ byte for byte; records must outlive a rebuild (a CI cache)."""
+    import analyzer.load.memo as memo
+    import analyzer.model.snapshot as snapshot
+
+    sources = [SOURCE, Path(snapshot.__file__), Path(memo.__file__)]
+    assert [memo.source_of(module) for module in (units, snapshot, memo)] == sources
+    assert memo.code_fingerprint(sources) == memo._READER
+
+
 def _unit_documents(app: Path) -> Iterator[tuple[str, bytes]]:
     """Every unit's BSON of an app folder: ``mprcontents`` files (v2) or the ``.mpr``'s rows (v1)."""
     files = sorted(app.glob("mprcontents/*/*/*.mxunit"))

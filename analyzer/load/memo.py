@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NamedTuple, Protocol
 
 import bson
@@ -65,9 +66,17 @@ def code_fingerprint(sources: Iterable[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-_READER = code_fingerprint(
-    Path(str(module.__file__)) for module in (units_module, snapshot_module, sys.modules[__name__])
-)
+def source_of(module: ModuleType) -> Path:
+    """The ``.py`` file a module runs from, or was compiled from (setup.py compiles the walk with mypyc).
+
+    Records are keyed by source, not by build: two builds of one source are not byte-identical, and a
+    compiled walk finds what its source finds (a test holds it to that), so each build reads the
+    records any other build of the same source wrote, a CI cache included."""
+    path = Path(str(module.__file__))
+    return path if path.suffix == ".py" else path.with_name(f"{path.name.split('.')[0]}.py")
+
+
+_READER = code_fingerprint(source_of(module) for module in (units_module, snapshot_module, sys.modules[__name__]))
 """The code that turns a unit into an outline."""
 
 _NAMED = functools.partial(tuple.__new__, NamedElement)
