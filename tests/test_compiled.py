@@ -18,6 +18,7 @@ import pytest
 
 import analyzer.load.units as units
 from analyzer.load.limits import DEFAULT_LIMITS
+from analyzer.model.snapshot import outline_of
 from tests.compiled import is_compiled
 from tests.conftest import corpus_revisions
 from tests.hostile import walk_from_source
@@ -91,3 +92,64 @@ def test_compiled_and_source_walks_agree_on_the_corpus(corpus: Path) -> None:
             assert from_source[1] == elements, name
             walked += 1
     assert walked > 2000
+
+
+def test_every_branch_of_the_walk_on_one_hand_made_unit() -> None:
+    """Every kind of value bson gives, in the places the walk tells apart: both builds find the same
+    outline and elements, and the references a reviewer expects (none from texts that name nothing)."""
+    import datetime
+
+    from bson.binary import Binary
+    from bson.int64 import Int64
+
+    def guid(byte: int) -> bytes:
+        return bytes([byte]) * 16
+
+    document: dict[str, object] = {
+        "$ID": guid(1),
+        "$Type": "Forms$Page",
+        "Name": "Home",
+        "Caption": "Shop.NotAReference",
+        "Url": "Shop.AlsoNot",
+        "Documentation": "see Shop.Orders",
+        "LayoutCall": "Atlas.PhoneLayout",
+        "XPathConstraint": "[Shop.Order_Customer = $currentUser and Shop.Order/Total > 1.5]",
+        "Flags": [3],
+        "Empty": [],
+        "Count": Int64(7),
+        "Enabled": True,
+        "Ratio": 0.5,
+        "Nothing": None,
+        "Changed": datetime.datetime(2026, 1, 2, 3, 4, 5),
+        "Blob": b"\x00\x01",
+        "Settings": {"Theme": "Atlas.Dark", "Depth": {"Level": 3}},
+        "Widgets": [
+            2,
+            {"$ID": Binary(guid(2), 3), "$Type": "Pages$ActionButton", "Name": "save", "Action": "Shop.Save"},
+            {"$ID": guid(3), "$Type": "Pages$Text", "ParentPointer": guid(1), "OtherPointer": Binary(guid(9), 4)},
+        ],
+        "Entity": {"$ID": guid(4), "$Type": "DomainModels$EntityImpl", "Name": "Order", "Attributes": [
+            3, {"$ID": guid(5), "$Type": "DomainModels$Attribute", "Name": "Total", "Value": "Shop.Order.Total"}
+        ]},
+        "Values": [1, "Shop.Listed", 2, None],
+        "Mixed": [2, {"$ID": guid(6), "$Type": "T", "Name": "x"}, {"plain": "Shop.InPlain"}],
+    }
+    outline = units.UnitOutliner("hand-made", 256).read(document, parent=None, name_prefix="Module", qualify=True)
+    reader = units.UnitReader("00000000-0000-0000-0000-000000000000", "hand-made", 256)
+    elements = reader.read(document, parent=None, slot="Documents", name_prefix="Module", qualify=True)
+    assert outline == outline_of(elements)
+    from_source = walk_from_source(document, DEFAULT_LIMITS, "hand-made")
+    if from_source is not None:  # compiled: its source must find the same
+        assert from_source == (outline, elements)
+    found = {(ref.property, ref.target) for element in outline.referring for ref in element.references}
+    assert ("LayoutCall", "Atlas.PhoneLayout") in found
+    assert ("Action", "Shop.Save") in found
+    assert ("Values", "Shop.Listed") in found
+    assert ("Settings.Theme", "Atlas.Dark") in found
+    assert ("Mixed.1.plain", "Shop.InPlain") in found
+    assert {"Shop.Order_Customer", "Shop.Order"} <= {target for prop, target in found if prop == "XPathConstraint"}
+    assert not {target for _, target in found} & {"Shop.NotAReference", "Shop.AlsoNot", "Shop.Orders"}
+    assert [named.qualified_name for named in outline.named] == [
+        "Module.Home", "Module.Home.save", "Module.Home.Order", "Module.Home.Order.Total", "Module.Home.x"
+    ]
+    assert outline.count == len(elements) == 6
