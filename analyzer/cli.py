@@ -26,6 +26,7 @@ from analyzer.cache import DiskUnitStore
 from analyzer.errors import ExitCode, MxotaError, UsageError
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
 from analyzer.load.sources import load_source
+from analyzer.load.units import walk_is_compiled
 from analyzer.load.xml_snapshot import render_snapshot
 from analyzer.model.findings import Gate
 from analyzer.model.levels import Level
@@ -419,8 +420,9 @@ def explain(
 
 @app.command()
 def version() -> None:
-    """Print the mxota version."""
-    sys.stdout.write(f"mxota {__version__}\n")
+    """Print the mxota version, and whether its unit walk is compiled (see the README's set-up)."""
+    build = "unit walk compiled with mypyc" if walk_is_compiled() else "unit walk in pure Python"
+    sys.stdout.write(f"mxota {__version__} ({build})\n")
 
 
 def main() -> NoReturn:

@@ -19,7 +19,7 @@ import pytest
 import analyzer.load.units as units
 from analyzer.load.limits import DEFAULT_LIMITS
 from analyzer.model.snapshot import outline_of
-from tests.compiled import is_compiled
+from tests.compiled import is_compiled, pure_units
 from tests.conftest import corpus_revisions
 from tests.hostile import walk_from_source
 
@@ -35,6 +35,21 @@ def test_the_walk_is_compiled_where_it_can_be() -> None:
         "analyzer.load.units runs from its source although a C compiler is here: install with "
         "`pip install -e .` (setup.py compiles it), or set MXOTA_PURE_PYTHON=1 to test the pure build"
     )
+
+
+def test_mxota_version_says_which_walk_runs() -> None:
+    from typer.testing import CliRunner
+
+    from analyzer.cli import app
+
+    result = CliRunner().invoke(app, ["version"])
+    assert result.exit_code == 0
+    expected = "compiled with mypyc" if is_compiled(units) else "in pure Python"
+    assert result.stdout.startswith("mxota ") and f"(unit walk {expected})" in result.stdout
+    assert units.walk_is_compiled() is is_compiled(units)
+    source = pure_units()
+    if source is not None:
+        assert source.walk_is_compiled() is False
 
 
 def test_the_compiled_walk_is_built_from_its_source() -> None:

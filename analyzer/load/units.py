@@ -473,3 +473,9 @@ class UnitOutliner(_UnitWalk):
                 references.append(new_reference(path, value, ReferenceKind.NAME))
         elif isinstance(value, bytes) and len(value) == 16 and path.endswith("Pointer"):
             self._pointer(path, bytes(value), references)
+
+
+def walk_is_compiled() -> bool:
+    """Whether this module runs as built by mypyc (setup.py) rather than from its source: ``mxota
+    version`` says which, so a team can see what its CI installed."""
+    return not __file__.endswith(".py")
