@@ -2,7 +2,7 @@
 
 Each unit's outline (names, references, element ids and types) is stored under a key made of its
 bytes' git blob id, its unit id and the reading code's version (``analyzer.load.memo.store_key``), in a
-file that starts with the SHA-256 of its contents. A later run that meets the same bytes reads the file
+file that starts with the CRC-32 of its contents. A later run that meets the same bytes reads the file
 instead of decoding and walking the unit: a pull-request gate whose base is the released revision then
 decodes only what the branch changed. A cache is only ever a speed-up: a missing, unreadable or damaged
 file is a miss, a cache that cannot be written is skipped, and the reports are the same with or without
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -30,6 +32,9 @@ MAX_REVISIONS = 32
 this the least recently used are removed, so a cache kept between CI runs does not grow by one for
 every commit ever checked."""
 
+_FORMAT_FOLDER = re.compile(r"(units|revisions)-([0-9]+)")
+"""A folder of records of one format; those of formats older than this mxota's are removed."""
+
 _OPEN_RECORD = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 """A record is opened without waiting on whatever might sit at its name (a FIFO is a miss)."""
 
@@ -43,6 +48,7 @@ class DiskUnitStore:
         self.revisions = root / f"revisions-{REVISION_FORMAT}"
         self._prefix = str(self.root) + os.sep
         self.writable = True
+        self._pruned = False
 
     def get(self, key: str) -> bytes | None:
         # Plain ``os`` calls on a string path, and one ``read`` of the size the open file has: a warm run
@@ -91,6 +97,25 @@ class DiskUnitStore:
                 raise
         except OSError:
             self.writable = False  # a read-only or full disk: run on without the cache
+            return
+        if not self._pruned:
+            self._pruned = True
+            self._remove_older_formats()
+
+    def _remove_older_formats(self) -> None:
+        """Remove the record folders of older formats, which no run of this mxota reads again (after an
+        upgrade a CI cache held 141 MB of them beside 149 MB in use). Only ``units-N`` and
+        ``revisions-N`` with a smaller N go, on the first write of a run: a newer mxota sharing the
+        folder keeps its records, and nothing else in the folder is touched."""
+        current = {"units": RECORD_FORMAT, "revisions": REVISION_FORMAT}
+        try:
+            entries = list(os.scandir(self.root.parent))
+        except OSError:
+            return
+        for entry in entries:
+            found = _FORMAT_FOLDER.fullmatch(entry.name)
+            if found is not None and int(found[2]) < current[found[1]] and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _read_record(path: str) -> bytes | None:

@@ -221,3 +221,30 @@ def test_a_revision_record_that_would_inflate_past_the_limit_is_refused(monkeypa
     monkeypatch.setattr(revision_module, "MAX_REVISION_BYTES", len(record))
     with pytest.raises(ValueError, match="unreadable"):
         decode_revision(record)
+
+
+def test_the_first_write_removes_record_folders_of_older_formats_only(tmp_path: Path) -> None:
+    """An upgrade leaves the records of the old format unread for ever: they go, and nothing else."""
+    from analyzer.load.memo import RECORD_FORMAT
+    from analyzer.load.revision import REVISION_FORMAT
+
+    old_units = tmp_path / f"units-{RECORD_FORMAT - 1}" / "ab"
+    old_revisions = tmp_path / f"revisions-{REVISION_FORMAT - 1}"
+    newer = tmp_path / f"units-{RECORD_FORMAT + 1}" / "cd"
+    for folder in (old_units, old_revisions, newer, tmp_path / "units-old", tmp_path / "notes"):
+        folder.mkdir(parents=True)
+        (folder / "record").write_bytes(b"kept by someone")
+    (tmp_path / f"units-{RECORD_FORMAT - 2}").write_bytes(b"a file, not a folder of records")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (tmp_path / f"revisions-{REVISION_FORMAT - 2}").symlink_to(outside, target_is_directory=True)
+
+    store = DiskUnitStore(tmp_path)
+    assert store.get("ab" + "0" * 62) is None  # reading alone removes nothing
+    assert old_units.is_dir()
+    store.put("ab" + "0" * 62, b"record")
+    assert not old_units.parent.exists() and not old_revisions.exists()
+    assert (newer / "record").is_file() and (tmp_path / "units-old" / "record").is_file()
+    assert (tmp_path / "notes" / "record").is_file() and (tmp_path / f"units-{RECORD_FORMAT - 2}").is_file()
+    assert outside.is_dir() and (tmp_path / f"revisions-{REVISION_FORMAT - 2}").is_symlink()
+    assert store.get("ab" + "0" * 62) == b"record"
