@@ -137,7 +137,7 @@ class DiskUnitStore:
         if not trash:
             return
         if can_fork():
-            self.pruning, receiver = fork_worker(_delete_folders, trash)
+            self.pruning, receiver = fork_worker(_delete_in_background, trash)
             receiver.close()  # nothing is sent back
         else:
             _delete_folders(None, trash)
@@ -148,9 +148,20 @@ _TRASH = ".trash-"
 
 
 def _delete_folders(_: object, folders: list[str]) -> None:
-    """Delete the folders, whatever fails (in a forked process where it can: see ``fork_worker``)."""
+    """Delete the folders, whatever fails."""
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _delete_in_background(sender: object, folders: list[str]) -> None:
+    """In the forked process: let go of mxota's standard streams first, so that whoever reads them to
+    the end (a pipe, ``subprocess.run(capture_output=True)``, a CI log) is not kept waiting for the
+    deletion after mxota has exited (a piped check of a small app had taken 15 s so), then delete."""
+    quiet = os.open(os.devnull, os.O_RDWR)
+    for stream in (0, 1, 2):
+        os.dup2(quiet, stream)
+    os.close(quiet)
+    _delete_folders(sender, folders)
 
 
 def _read_record(path: str) -> bytes | None:

@@ -255,3 +255,34 @@ def test_the_first_write_removes_record_folders_of_older_formats_only(tmp_path: 
     assert (tmp_path / "notes" / "record").is_file() and (tmp_path / f"units-{RECORD_FORMAT - 2}").is_file()
     assert outside.is_dir() and (tmp_path / f"revisions-{REVISION_FORMAT - 2}").is_symlink()
     assert store.get("ab" + "0" * 62) == b"record"
+
+
+def test_the_process_deleting_old_records_lets_go_of_mxotas_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whoever reads mxota's output to the end (a pipe, a CI log) must not wait for the deletion."""
+    import os
+    import select
+    import time
+
+    import analyzer.cache as cache_module
+    from analyzer.load.ahead import can_fork, fork_worker
+
+    if not can_fork():
+        pytest.skip("deleted in this process where there is no fork")
+    monkeypatch.setattr(cache_module, "_delete_folders", lambda _, folders: time.sleep(5))  # a slow disk
+    reading, writing = os.pipe()
+    saved = os.dup(1)
+    try:
+        os.dup2(writing, 1)  # the pipe is mxota's standard output, as in `mxota check ... | cat`
+        os.close(writing)
+        process, receiver = fork_worker(cache_module._delete_in_background, ["unused"])
+        receiver.close()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    try:
+        ready, _, _ = select.select([reading], [], [], 3)
+        assert ready and os.read(reading, 1) == b"", "the deleting process still holds mxota's output"
+        assert process.is_alive()  # and it is still deleting
+    finally:
+        os.close(reading)
+        process.join(timeout=10)
