@@ -140,20 +140,20 @@ class DiskUnitStore:
             self.pruning, receiver = fork_worker(_delete_in_background, trash)
             receiver.close()  # nothing is sent back
         else:
-            _delete_folders(None, trash)
+            _delete_folders(trash)
 
 
 _TRASH = ".trash-"
 """Record folders of older formats, moved out of the way to be deleted (see ``_remove_older_formats``)."""
 
 
-def _delete_folders(_: object, folders: list[str]) -> None:
+def _delete_folders(folders: list[str]) -> None:
     """Delete the folders, whatever fails."""
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _delete_in_background(sender: object, folders: list[str]) -> None:
+def _delete_in_background(_sender: object, folders: list[str]) -> None:
     """In the forked process: let go of mxota's standard streams first, so that whoever reads them to
     the end (a pipe, ``subprocess.run(capture_output=True)``, a CI log) is not kept waiting for the
     deletion after mxota has exited (a piped check of a small app had taken 15 s so), then delete."""
@@ -161,7 +161,7 @@ def _delete_in_background(sender: object, folders: list[str]) -> None:
     for stream in (0, 1, 2):
         os.dup2(quiet, stream)
     os.close(quiet)
-    _delete_folders(sender, folders)
+    _delete_folders(folders)
 
 
 def _read_record(path: str) -> bytes | None:

@@ -14,15 +14,10 @@ from types import ModuleType
 import analyzer.load.units as units
 
 
-def is_compiled(module: ModuleType) -> bool:
-    """Whether the module was imported from a compiled extension rather than its ``.py`` source."""
-    return not str(module.__file__).endswith(".py")
-
-
 @functools.cache
 def pure_units() -> ModuleType | None:
     """``analyzer.load.units`` run from its source, or None when the imported module is the source."""
-    if not is_compiled(units):
+    if not units.walk_is_compiled():
         return None
     name = "analyzer.load._units_from_source"
     spec = importlib.util.spec_from_file_location(name, Path(str(units.__file__)).with_name("units.py"))

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import bson
@@ -19,9 +17,10 @@ import pytest
 import analyzer.load.units as units
 from analyzer.load.limits import DEFAULT_LIMITS
 from analyzer.model.snapshot import outline_of
-from tests.compiled import is_compiled, pure_units
+from tests.compiled import pure_units
 from tests.conftest import corpus_revisions
 from tests.hostile import walk_from_source
+from tests.test_corpus import unit_contents
 
 SOURCE = Path(units.__file__).with_name("units.py")
 
@@ -31,7 +30,7 @@ def test_the_walk_is_compiled_where_it_can_be() -> None:
         pytest.skip("MXOTA_PURE_PYTHON is set: the pure-Python build is the one under test")
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler here: setup.py builds the pure-Python package")
-    assert is_compiled(units), (
+    assert units.walk_is_compiled(), (
         "analyzer.load.units runs from its source although a C compiler is here: install with "
         "`pip install -e .` (setup.py compiles it), or set MXOTA_PURE_PYTHON=1 to test the pure build"
     )
@@ -44,9 +43,9 @@ def test_mxota_version_says_which_walk_runs() -> None:
 
     result = CliRunner().invoke(app, ["version"])
     assert result.exit_code == 0
-    expected = "compiled with mypyc" if is_compiled(units) else "in pure Python"
+    expected = "compiled with mypyc" if units.walk_is_compiled() else "in pure Python"
     assert result.stdout.startswith("mxota ") and f"(unit walk {expected})" in result.stdout
-    assert units.walk_is_compiled() is is_compiled(units)
+    assert units.walk_is_compiled() is not str(units.__file__).endswith(".py")
     source = pure_units()
     if source is not None:
         assert source.walk_is_compiled() is False
@@ -55,7 +54,7 @@ def test_mxota_version_says_which_walk_runs() -> None:
 def test_the_compiled_walk_is_built_from_its_source() -> None:
     """An editable install keeps the compiled module beside the source it was built from; one built
     before the source last changed would test and run old code."""
-    if not is_compiled(units):
+    if not units.walk_is_compiled():
         pytest.skip("the walk runs from its source")
     built = Path(str(units.__file__)).stat().st_mtime
     assert built >= SOURCE.stat().st_mtime, (
@@ -73,28 +72,13 @@ def test_unit_records_are_keyed_by_the_walks_source_not_its_build() -> None:
     assert memo.code_fingerprint(sources) == memo._READER
 
 
-def _unit_documents(app: Path) -> Iterator[tuple[str, bytes]]:
-    """Every unit's BSON of an app folder: ``mprcontents`` files (v2) or the ``.mpr``'s rows (v1)."""
-    files = sorted(app.glob("mprcontents/*/*/*.mxunit"))
-    if files:
-        for path in files:
-            yield path.name, path.read_bytes()
-        return
-    mpr = next(app.glob("*.mpr"))
-    connection = sqlite3.connect(mpr.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
-    try:
-        yield from connection.execute("select hex(UnitID), Contents from Unit")
-    finally:
-        connection.close()
-
-
 @pytest.mark.corpus
 def test_compiled_and_source_walks_agree_on_the_corpus(corpus: Path) -> None:
-    if not is_compiled(units):
+    if not units.walk_is_compiled():
         pytest.skip("the walk runs from its source: nothing to compare")
     walked = 0
     for _, revisions in corpus_revisions(corpus):
-        for name, data in _unit_documents(revisions[-1]):
+        for name, data in unit_contents(revisions[-1]):
             document = bson.decode(data)
             outline = units.UnitOutliner(name, DEFAULT_LIMITS.max_depth).read(
                 document, parent=None, name_prefix="Module", qualify=True

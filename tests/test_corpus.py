@@ -34,23 +34,30 @@ PROJECTS = [
 ]
 
 
-def independent_counts(app: Path) -> Counter[str]:
-    """Count ``$ID`` objects per ``$Type`` straight from the unit BSON, without mxota's reader."""
+def unit_contents(app: Path) -> list[tuple[str, bytes]]:
+    """Every unit's id and BSON straight from the Unit table: its ``Contents`` (MPR v1) or its
+    ``mprcontents`` file (v2), without mxota's reader."""
     mpr = next(app.glob("*.mpr"))
     connection = sqlite3.connect(mpr.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
     try:
         columns = {row[1] for row in connection.execute("pragma table_info(Unit)")}
         if "Contents" in columns:
-            blobs = [row[0] for row in connection.execute("select Contents from Unit")]
-        else:
-            blobs = []
-            for (raw,) in connection.execute("select UnitID from Unit"):
-                import uuid
+            rows = connection.execute("select UnitID, Contents from Unit")
+            return [(bytes(raw).hex(), contents) for raw, contents in rows]
+        found: list[tuple[str, bytes]] = []
+        for (raw,) in connection.execute("select UnitID from Unit"):
+            import uuid
 
-                name = str(uuid.UUID(bytes_le=bytes(raw)))
-                blobs.append((app / "mprcontents" / name[0:2] / name[2:4] / f"{name}.mxunit").read_bytes())
+            name = str(uuid.UUID(bytes_le=bytes(raw)))
+            found.append((name, (app / "mprcontents" / name[0:2] / name[2:4] / f"{name}.mxunit").read_bytes()))
+        return found
     finally:
         connection.close()
+
+
+def independent_counts(app: Path) -> Counter[str]:
+    """Count ``$ID`` objects per ``$Type`` straight from the unit BSON, without mxota's reader."""
+    blobs = [contents for _, contents in unit_contents(app)]
     counts: Counter[str] = Counter()
 
     def walk(value: Any) -> None:

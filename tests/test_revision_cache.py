@@ -268,7 +268,7 @@ def test_the_process_deleting_old_records_lets_go_of_mxotas_output(monkeypatch: 
 
     if not can_fork():
         pytest.skip("deleted in this process where there is no fork")
-    monkeypatch.setattr(cache_module, "_delete_folders", lambda _, folders: time.sleep(5))  # a slow disk
+    monkeypatch.setattr(cache_module, "_delete_folders", lambda folders: time.sleep(5))  # a slow disk
     reading, writing = os.pipe()
     saved = os.dup(1)
     try:

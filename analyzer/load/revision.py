@@ -96,8 +96,8 @@ def encode_revision(model: RevisionModel) -> bytes:
     return hashlib.sha256(payload).digest() + payload
 
 
-new_revision_unit = functools.partial(tuple.__new__, RevisionUnit)
-new_place = functools.partial(tuple.__new__, UnitPlace)
+_new_revision_unit = functools.partial(tuple.__new__, RevisionUnit)
+_new_place = functools.partial(tuple.__new__, UnitPlace)
 """Rows made without the named tuples' Python-level ``__new__`` (one per unit of a revision)."""
 
 
@@ -127,13 +127,13 @@ def decode_revision(record: bytes) -> RevisionModel:
             ),
             units=tuple(
                 [
-                    new_revision_unit(
+                    _new_revision_unit(
                         (
                             Unit(id=unit_id, type=type_name, container=container, containment=containment,
                                  contents_hash=contents_hash, path=path),
                             blob,
                             int(size),
-                            new_place((unit_id, container, containment, prefix, bool(qualify), int(max_depth))),
+                            _new_place((unit_id, container, containment, prefix, bool(qualify), int(max_depth))),
                             root_name if isinstance(root_name, str) else None,
                         )
                     )
