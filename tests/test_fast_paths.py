@@ -228,35 +228,155 @@ def test_a_cache_directory_gives_the_same_snapshot_and_is_read_back(tmp_path: Pa
     second = ReadMemo(store=DiskUnitStore(tmp_path / "cache"))
     assert load_source(app, memo=second) == plain
     assert second.stored == len(plain.units)  # nothing decoded: every unit came from the cache
-    records = sorted((tmp_path / "cache").rglob("*"))
-    damaged = next(path for path in records if path.is_file())
-    damaged.write_bytes(damaged.read_bytes()[:-7] + b"garbage")
+    (pack,) = (tmp_path / "cache").rglob("*.pack")
+    pack.write_bytes(pack.read_bytes()[:-7] + b"garbage")  # the last record written
     third = ReadMemo(store=DiskUnitStore(tmp_path / "cache"))
     assert load_source(app, memo=third) == plain  # a damaged record is a miss, never another model
     assert third.stored == len(plain.units) - 1
 
 
-def test_a_cache_record_that_is_not_a_plain_small_file_is_a_miss(
+def _records(count: int) -> dict[str, bytes]:
+    """Keys as ``store_key`` makes them, and records of different sizes (the store does not read them)."""
+    return {f"{number:02x}" * 32: bytes([number]) * (100 + 37 * number) for number in range(count)}
+
+
+def test_a_cache_record_that_is_not_in_a_plain_pack_within_the_limit_is_a_miss(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Read by the size the open file has: a record over the limit, a FIFO or a folder at a record's
-    name is a miss (never a hang, never a read of the whole limit); a plain record reads back whole."""
+    """A record over the limit, a pack or index that is a FIFO or a folder, a key that is not a store
+    key: each a miss (never a hang, never a read of the whole limit); a plain record reads back whole."""
     import os
 
     import analyzer.cache as cache_module
     from analyzer.cache import DiskUnitStore
 
     store = DiskUnitStore(tmp_path)
-    keys = ["aa" + "0" * 62, "ab" + "0" * 62, "ac" + "0" * 62, "ad" + "0" * 62]
-    store.put(keys[0], b"r" * 1000)
-    assert store.get(keys[0]) == b"r" * 1000
-    monkeypatch.setattr(cache_module, "MAX_RECORD_BYTES", 999)
-    assert store.get(keys[0]) is None
-    os.mkfifo(store.root / "ab")  # not a folder: no record under it
-    (store.root / "ac").mkdir()
-    os.mkfifo(store.root / "ac" / keys[2])
-    (store.root / "ad" / keys[3]).mkdir(parents=True)
-    assert [store.get(key) for key in keys[1:]] == [None, None, None]
+    records = _records(3)
+    for key, record in records.items():
+        store.put(key, record)
+    assert {key: store.get(key) for key in records} == records
+    store.put("a key", b"not kept")  # not 64 hex digits: not a store key
+    assert store.get("a key") is None
+    monkeypatch.setattr(cache_module, "MAX_RECORD_BYTES", 120)
+    assert [store.get(key) for key in records] == [records["00" * 32], None, None]
+    monkeypatch.undo()
+    (pack,) = store.root.glob("*.pack")
+    index = pack.with_suffix(".keys")
+    os.mkfifo(store.root / "fifo.keys")  # an index that is a FIFO, beside a pack
+    (store.root / "fifo.pack").write_bytes(b"x" * 1000)
+    os.mkfifo(store.root / "other.pack")  # a pack that is a FIFO, beside an index
+    (store.root / "other.keys").write_bytes(index.read_bytes())
+    (store.root / "folder.keys").mkdir()
+    assert DiskUnitStore(tmp_path).record_count() == 3  # only the plain pack's records
+    index.rename(store.root / "moved.keys")  # its pack is gone: the index names nothing
+    assert DiskUnitStore(tmp_path).record_count() == 0
+
+
+def test_pack_rows_that_are_damaged_or_name_what_the_pack_does_not_hold_are_misses(tmp_path: Path) -> None:
+    """Every single-byte change of an index, and every length of a pack cut short (a run killed while
+    writing): each record reads back whole and right, or is a miss; never the bytes of another."""
+    from analyzer.cache import DiskUnitStore
+
+    records = _records(4)
+    writer = DiskUnitStore(tmp_path / "cache")
+    for key, record in records.items():
+        writer.put(key, record)
+    writer.close()
+    (pack,) = (tmp_path / "cache").rglob("*.pack")
+    index, whole_pack = pack.with_suffix(".keys"), pack.read_bytes()
+    whole_index = index.read_bytes()
+
+    def read_back() -> dict[str, bytes | None]:
+        store = DiskUnitStore(tmp_path / "cache")
+        try:
+            return {key: store.get(key) for key in records}
+        finally:
+            store.close()
+
+    for position in range(len(whole_index)):
+        damaged = bytearray(whole_index)
+        damaged[position] ^= 0x41
+        index.write_bytes(bytes(damaged))
+        found = read_back()
+        assert all(found[key] in (None, records[key]) for key in records), position
+        assert sum(value is None for value in found.values()) == 1, position  # only the damaged row
+    index.write_bytes(whole_index[:-5])  # the last row cut short
+    assert [value is None for value in read_back().values()] == [False, False, False, True]
+    index.write_bytes(whole_index)
+    for length in range(len(whole_pack)):
+        pack.write_bytes(whole_pack[:length])
+        found = read_back()
+        assert all(found[key] in (None, records[key]) for key in records), length
+        ends = [sum(len(record) for record in list(records.values())[: number + 1]) for number in range(4)]
+        assert [value is not None for value in found.values()] == [end <= length for end in ends]
+
+
+def test_many_packs_are_merged_into_a_new_runs_own_and_every_record_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``MAX_PACKS``, a run's first write copies the records of every settled pack but the largest
+    into its own and removes them; a pack written to lately (a run may still be at it) stays."""
+    import os
+
+    import analyzer.cache as cache_module
+    from analyzer.cache import DiskUnitStore
+
+    monkeypatch.setattr(cache_module, "MAX_PACKS", 4)
+    records = _records(8)
+    keys = list(records)
+    packs: list[Path] = []
+    for number, key in enumerate(keys[:5]):  # five earlier runs, one pack each, the first the largest
+        run = DiskUnitStore(tmp_path)
+        run.put(key, records[key] * (20 if number == 0 else 1))
+        if number == 0:
+            records[key] *= 20
+        run.close()
+        (new,) = set(tmp_path.rglob("*.pack")).difference(packs)
+        packs.append(new)
+    for pack in packs[:4]:
+        for path in (pack, pack.with_suffix(".keys")):
+            os.utime(path, (1000, 1000))  # written long ago
+    reader = DiskUnitStore(tmp_path)
+    assert {key: reader.get(key) for key in keys[:5]} == {key: records[key] for key in keys[:5]}
+    run = DiskUnitStore(tmp_path)
+    run.put(keys[5], records[keys[5]])  # the first write merges
+    left = sorted(tmp_path.rglob("*.pack"))
+    assert packs[0] in left and packs[4] in left and len(left) == 3  # the largest, the recent, its own
+    merged = DiskUnitStore(tmp_path)
+    assert {key: merged.get(key) for key in keys[:6]} == {key: records[key] for key in keys[:6]}
+    assert merged.record_count() == 6
+    assert {key: reader.get(key) for key in keys[:5]} == {key: records[key] for key in keys[:5]}  # kept open
+
+
+def test_a_forked_process_never_writes_its_parents_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker forked after the run's pack was opened inherits it; only the run that opened it appends."""
+    import os
+
+    from analyzer.cache import DiskUnitStore
+
+    records = _records(2)
+    (first, second) = records
+    store = DiskUnitStore(tmp_path)
+    store.put(first, records[first])
+    parent = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: parent + 1)  # as seen in a forked process
+    store.put(second, records[second])
+    monkeypatch.undo()
+    assert DiskUnitStore(tmp_path).record_count() == 1
+    assert len(list(tmp_path.rglob("*.pack"))) == 1
+
+
+def test_two_runs_writing_at_once_each_keep_their_records(tmp_path: Path) -> None:
+    from analyzer.cache import DiskUnitStore
+
+    records = _records(6)
+    runs = [DiskUnitStore(tmp_path), DiskUnitStore(tmp_path)]
+    for number, (key, record) in enumerate(records.items()):
+        runs[number % 2].put(key, record)  # interleaved, each into its own pack
+    assert len(list(tmp_path.rglob("*.pack"))) == 2
+    reader = DiskUnitStore(tmp_path)
+    assert {key: reader.get(key) for key in records} == records
+    assert all(run.get(key) == record for run in runs for key, record in records.items())
 
 
 def test_a_cache_that_cannot_be_written_is_skipped(tmp_path: Path) -> None:
@@ -299,7 +419,7 @@ def test_corpus_pairs_check_the_same_from_a_warm_cache(corpus: Path, tmp_path: P
 
     plain = checked(None, reuse=False)
     assert checked(DiskUnitStore(tmp_path / "cache"), reuse=True) == plain  # fills the cache
-    assert sum(1 for path in (tmp_path / "cache").rglob("*") if path.is_file()) > 100
+    assert DiskUnitStore(tmp_path / "cache").record_count() > 100
     assert checked(DiskUnitStore(tmp_path / "cache"), reuse=True) == plain
 
 

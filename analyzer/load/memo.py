@@ -46,8 +46,9 @@ from analyzer.model.snapshot import (
 Progress = Callable[[int, int, int, int], None]
 """Told ``(units read, units in all, bytes read, bytes in all)`` as a load goes; the CLI draws a bar."""
 
-RECORD_FORMAT = 5
-"""Bump when the record layout changes: stored records of another format are never read."""
+RECORD_FORMAT = 6
+"""Bump when the record layout changes, or how a store keeps records (6: in packs, ``analyzer.cache``):
+stored records of another format are never read."""
 
 
 def code_fingerprint(sources: Iterable[Path]) -> str:
