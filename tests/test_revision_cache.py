@@ -3,6 +3,7 @@ the same snapshot, the same reports, and anything amiss with the record is a mis
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,33 @@ def test_a_revision_record_reads_back_as_written_and_any_damage_is_refused(
     if damaged != record:
         with pytest.raises(ValueError):
             decode_revision(damaged)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_revisions(), _revisions())
+def test_a_second_revision_takes_the_units_it_shares_with_the_first(
+    first: RevisionModel, second: RevisionModel
+) -> None:
+    """Decoded one after the other in a run, two revisions share the unit rows stored alike (the same
+    objects) and read back exactly as each does alone."""
+    shared = dataclasses.replace(second, units=second.units + first.units[:2])  # two units in both
+    decoded: dict[tuple[object, ...], RevisionUnit] = {}
+    assert decode_revision(encode_revision(first), decoded) == first
+    again = decode_revision(encode_revision(shared), decoded)
+    assert again == shared == decode_revision(encode_revision(shared))
+    taken = decode_revision(encode_revision(first), decoded)
+    assert all(unit is decoded[row] for unit, row in zip(taken.units, _rows(first), strict=True))
+    assert again.units[len(second.units) :] == taken.units[:2]
+    assert all(unit is other for unit, other in zip(again.units[len(second.units) :], taken.units, strict=False))
+
+
+def _rows(revision: RevisionModel) -> list[tuple[object, ...]]:
+    """The rows a revision record stores for its units (as ``encode_revision`` writes them)."""
+    return [
+        (u.unit.id, u.unit.type, u.unit.container, u.unit.containment, u.unit.contents_hash, u.unit.path,
+         u.blob, u.size, u.place.name_prefix, u.place.qualify, u.place.max_depth, u.name)
+        for u in revision.units
+    ]
 
 
 def test_the_cache_keeps_the_most_recently_used_revision_records(

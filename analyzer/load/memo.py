@@ -282,6 +282,8 @@ class ReadMemo:
     """Git blob id → size and SHA-256 of a side file hashed before."""
     widgets: dict[tuple[str, str], WidgetPackage] = field(default_factory=dict)
     """(Path, SHA-256 of the bytes) → the widget package read from them."""
+    revision_rows: dict[tuple[object, ...], Any] = field(default_factory=dict)
+    """The units of the ``git:`` revision records decoded so far (``analyzer.load.revision.RevisionRows``)."""
     hits: int = 0
     """How many units were taken from the memo instead of decoded (benchmarks print it)."""
     stored: int = 0

@@ -236,7 +236,7 @@ def _known_revision(key: str, repo: Path, source: SourceInfo, reading: _Reading)
     if record is None:
         return None
     try:
-        revision = decode_revision(record)
+        revision = decode_revision(record, memo.revision_rows)
     except ValueError:
         return None  # a damaged record is a miss: the tree is read and the record written again
     blobs = {kept.unit.path: (kept.blob, kept.size) for kept in revision.units}
