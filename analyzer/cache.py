@@ -15,7 +15,9 @@ scale 25,834 file creations: 20.5 s against 9.7 s without a cache. Appending cos
 and a warm run reads a few index files instead of opening tens of thousands of records (see the
 README's performance section). A row is appended only once its record is written, and a row whose
 record lies past the end of its pack is not used, so a reader never takes half a record from a run
-still writing, or killed.
+still writing, or killed. A pack is named by the reading code's fingerprint (``memo.READER``, also in
+every key): a run reads only its own build's packs, and its first write removes the packs of builds no
+run has read for :data:`UNUSED_DAYS`, so an upgrade does not leave a full cache behind for ever.
 
 The directory must be as trusted as mxota itself: whoever can write it can change what mxota sees.
 """
@@ -36,6 +38,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import analyzer.load.memo as memo_module
 from analyzer.load.ahead import can_fork, fork_worker
 from analyzer.load.memo import RECORD_FORMAT
 from analyzer.load.revision import REVISION_FORMAT
@@ -54,6 +57,11 @@ every commit ever checked."""
 MAX_PACKS = 16
 """Packs kept before a run's first write merges the smaller ones into its own (every run that walks a
 new unit adds a pack, most of them small: a gate's branch changes a few dozen units)."""
+
+UNUSED_DAYS = 14
+"""Packs another build of mxota wrote are removed once no run of that build has read them for this long
+(each run marks the packs of its own build as used): an upgrade's first run writes a full pack again,
+and the old build's pack would otherwise stay for ever."""
 
 MERGE_AFTER_SECONDS = 3600
 """A pack is merged only when no run has written to it for this long (a run still writing keeps its
@@ -83,6 +91,8 @@ class DiskUnitStore:
     def __init__(self, root: Path) -> None:
         self.root = root / f"units-{RECORD_FORMAT}"
         self.revisions = root / f"revisions-{REVISION_FORMAT}"
+        self._build = memo_module.READER
+        """The reading code's fingerprint: its packs are named by it, and only they are read."""
         self.writable = True
         self._pruned = False
         self.pruning: Any = None
@@ -147,7 +157,7 @@ class DiskUnitStore:
             return own if own[2] == os.getpid() else None
         if not self.writable:
             return None
-        name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}-{secrets.token_hex(4)}"
+        name = f"{self._build}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}-{secrets.token_hex(4)}"
         pack = keys = -1
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -161,6 +171,7 @@ class DiskUnitStore:
             return None
         self._descriptors += (pack, keys)
         self._own = own = (pack, keys, os.getpid())
+        self._remove_unused_packs()
         self._merge_packs(own, name)
         self._prune_once()
         return own
@@ -169,11 +180,13 @@ class DiskUnitStore:
         """Every valid row of every pack's index: rows whose CRC fails, or whose record would lie past
         the end of its pack (a run still writing, or killed), are left out."""
         index: dict[bytes, _Place] = {}
-        for name in _pack_names(self.root):
+        for name in _pack_names(self.root, self._build):
             opened = self._open_pack(name)
             if opened is not None:
                 for key, offset, length in opened[1]:
                     index[key] = (opened[0], offset, length)
+                with contextlib.suppress(OSError):
+                    os.utime(self.root / f"{name}.keys")  # used by this build (see UNUSED_DAYS)
         self._index = index
         return index
 
@@ -196,11 +209,22 @@ class DiskUnitStore:
         self._descriptors.append(pack)
         return pack, _valid_rows(rows, status.st_size)
 
+    def _remove_unused_packs(self) -> None:
+        """Remove the packs of other builds that no run of theirs has read for :data:`UNUSED_DAYS`."""
+        unused = time.time() - UNUSED_DAYS * 86400
+        for name in _pack_names(self.root):
+            if name.startswith(f"{self._build}-"):
+                continue
+            with contextlib.suppress(OSError):  # another run removed it first
+                if (self.root / f"{name}.keys").stat().st_mtime < unused:
+                    for suffix in (".keys", ".pack"):
+                        (self.root / f"{name}{suffix}").unlink(missing_ok=True)
+
     def _merge_packs(self, own: tuple[int, int, int], own_name: str) -> None:
         """Past :data:`MAX_PACKS` packs, copy the records of all but the largest into this run's own pack
         and remove them. A pack written to in the last hour is left alone (a run may still be writing
         it); a run reading a removed pack keeps it open, and a run that lists it too late has a miss."""
-        names = [name for name in _pack_names(self.root) if name != own_name]
+        names = [name for name in _pack_names(self.root, self._build) if name != own_name]
         if len(names) < MAX_PACKS:
             return
         sizes: dict[str, tuple[int, float]] = {}
@@ -363,13 +387,15 @@ def _raw_key(key: str) -> bytes:
         return b""
 
 
-def _pack_names(folder: Path) -> list[str]:
-    """The packs in a folder, by the name of their index (oldest first: names start with the time)."""
+def _pack_names(folder: Path, build: str | None = None) -> list[str]:
+    """The packs in a folder (of one build's, when given), by the name of their index."""
     try:
         return sorted(
             entry.name[: -len(".keys")]
             for entry in os.scandir(folder)
-            if entry.name.endswith(".keys") and not entry.name.startswith(".")
+            if entry.name.endswith(".keys")
+            and not entry.name.startswith(".")
+            and (build is None or entry.name.startswith(f"{build}-"))
         )
     except OSError:
         return []

@@ -69,7 +69,7 @@ def test_unit_records_are_keyed_by_the_walks_source_not_its_build() -> None:
 
     sources = [SOURCE, Path(snapshot.__file__), Path(memo.__file__)]
     assert [memo.source_of(module) for module in (units, snapshot, memo)] == sources
-    assert memo.code_fingerprint(sources) == memo._READER
+    assert memo.code_fingerprint(sources) == memo.READER
 
 
 @pytest.mark.corpus

@@ -249,6 +249,7 @@ def test_a_cache_record_that_is_not_in_a_plain_pack_within_the_limit_is_a_miss(
 
     import analyzer.cache as cache_module
     from analyzer.cache import DiskUnitStore
+    from analyzer.load.memo import READER
 
     store = DiskUnitStore(tmp_path)
     records = _records(3)
@@ -262,13 +263,14 @@ def test_a_cache_record_that_is_not_in_a_plain_pack_within_the_limit_is_a_miss(
     monkeypatch.undo()
     (pack,) = store.root.glob("*.pack")
     index = pack.with_suffix(".keys")
-    os.mkfifo(store.root / "fifo.keys")  # an index that is a FIFO, beside a pack
-    (store.root / "fifo.pack").write_bytes(b"x" * 1000)
-    os.mkfifo(store.root / "other.pack")  # a pack that is a FIFO, beside an index
-    (store.root / "other.keys").write_bytes(index.read_bytes())
-    (store.root / "folder.keys").mkdir()
+    build = READER
+    os.mkfifo(store.root / f"{build}-fifo.keys")  # an index that is a FIFO, beside a pack
+    (store.root / f"{build}-fifo.pack").write_bytes(b"x" * 1000)
+    os.mkfifo(store.root / f"{build}-other.pack")  # a pack that is a FIFO, beside an index
+    (store.root / f"{build}-other.keys").write_bytes(index.read_bytes())
+    (store.root / f"{build}-folder.keys").mkdir()
     assert DiskUnitStore(tmp_path).record_count() == 3  # only the plain pack's records
-    index.rename(store.root / "moved.keys")  # its pack is gone: the index names nothing
+    index.rename(store.root / f"{build}-moved.keys")  # its pack is gone: the index names nothing
     assert DiskUnitStore(tmp_path).record_count() == 0
 
 
@@ -346,6 +348,44 @@ def test_many_packs_are_merged_into_a_new_runs_own_and_every_record_stays(
     assert {key: merged.get(key) for key in keys[:6]} == {key: records[key] for key in keys[:6]}
     assert merged.record_count() == 6
     assert {key: reader.get(key) for key in keys[:5]} == {key: records[key] for key in keys[:5]}  # kept open
+
+
+def test_packs_of_another_build_are_never_read_and_go_once_unused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packs are named by the reading code: a run reads only its own build's, marks them used, and its
+    first write removes another build's packs that no run of that build has read for ``UNUSED_DAYS``."""
+    import os
+    import time
+
+    import analyzer.cache as cache_module
+    import analyzer.load.memo as memo_module
+    from analyzer.cache import DiskUnitStore
+
+    records = _records(3)
+    keys = list(records)
+    for build, key in (("old-build", keys[0]), ("other-build", keys[1])):
+        monkeypatch.setattr(memo_module, "READER", build)
+        writer = DiskUnitStore(tmp_path)
+        writer.put(key, records[key])
+        writer.put(keys[2], records[keys[2]])  # the same key in both builds' packs
+        writer.close()
+    monkeypatch.undo()
+    days = 86400 * cache_module.UNUSED_DAYS
+    old_index = next(tmp_path.rglob("old-build-*.keys"))
+    other_index = next(tmp_path.rglob("other-build-*.keys"))
+    os.utime(old_index, (time.time() - days - 60,) * 2)  # no run of that build for longer
+    os.utime(other_index, (time.time() - days + 3600,) * 2)
+    current = DiskUnitStore(tmp_path)
+    assert [current.get(key) for key in keys] == [None, None, None]
+    assert old_index.exists()  # reading alone removes nothing
+    current.put(keys[0], records[keys[0]])
+    assert not old_index.exists() and not old_index.with_suffix(".pack").exists()
+    assert other_index.exists() and other_index.with_suffix(".pack").exists()
+    assert DiskUnitStore(tmp_path).record_count() == 1
+    monkeypatch.setattr(memo_module, "READER", "other-build")
+    assert DiskUnitStore(tmp_path).get(keys[1]) == records[keys[1]]  # and marked used again
+    assert other_index.stat().st_mtime > time.time() - 60
 
 
 def test_a_forked_process_never_writes_its_parents_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -430,7 +470,7 @@ def test_records_written_by_another_reader_are_never_read(tmp_path: Path, monkey
 
     app = str(APPS / "field-service-1.0")
     load_source(app, memo=ReadMemo(store=DiskUnitStore(tmp_path)))
-    monkeypatch.setattr(memo_module, "_READER", "another reader")
+    monkeypatch.setattr(memo_module, "READER", "another reader")
     other = ReadMemo(store=DiskUnitStore(tmp_path))
     assert load_source(app, memo=other) == load_source(app)
     assert other.stored == 0

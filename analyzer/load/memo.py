@@ -77,7 +77,7 @@ def source_of(module: ModuleType) -> Path:
     return path if path.suffix == ".py" else path.with_name(f"{path.name.split('.')[0]}.py")
 
 
-_READER = code_fingerprint(source_of(module) for module in (units_module, snapshot_module, sys.modules[__name__]))
+READER = code_fingerprint(source_of(module) for module in (units_module, snapshot_module, sys.modules[__name__]))
 """The code that turns a unit into an outline."""
 
 _NAMED = functools.partial(tuple.__new__, NamedElement)
@@ -134,7 +134,7 @@ def _key_prefix(reader: str) -> hashlib._Hash:
 
 def store_key(blob: str, unit_id: str) -> str:
     """The store key of a unit's bytes: the blob, the unit, and what reads it (code and format)."""
-    digest = _key_prefix(_READER).copy()  # the hash of the whole text, the prefix hashed once
+    digest = _key_prefix(READER).copy()  # the hash of the whole text, the prefix hashed once
     digest.update(f"{blob}\0{unit_id}".encode())
     return digest.hexdigest()
 
