@@ -224,6 +224,8 @@ class Round(NamedTuple):
 
     floor: float
     check: Run
+    fill: Run
+    """The full check filling an empty ``--cache`` (a first CI run, or the first after an upgrade)."""
     warm: Run
     git: Run
     git_warm: Run
@@ -286,7 +288,7 @@ def main(argv: list[str]) -> int:
     work = options.keep or Path(tempfile.mkdtemp(prefix="mxota-scale-"))
     try:
         base, head = work / "base", work / "head"
-        for stale in ("repo", "cache", "git-cache", "base-cache", "new-head-cache"):
+        for stale in ("repo", "cache", "git-cache", "base-cache", "new-head-cache", "fill-cache"):
             shutil.rmtree(work / stale, ignore_errors=True)
         if options.keep is not None and base.is_dir() and head.is_dir():
             units, edited = len(list(base.glob("mprcontents/*/*/*.mxunit"))), options.edits  # kept from before
@@ -297,7 +299,7 @@ def main(argv: list[str]) -> int:
         size = sum(p.stat().st_size for p in base.glob("mprcontents/*/*/*.mxunit"))
         print(f"generated: {units} units, {size / 2**20:.0f} MiB of unit files per side, {edited} units edited")
         cache, repo, git_cache = work / "cache", work / "repo", work / "git-cache"
-        base_cache, new_head_cache = work / "base-cache", work / "new-head-cache"
+        base_cache, new_head_cache, fill_cache = work / "base-cache", work / "new-head-cache", work / "fill-cache"
         shutil.copytree(base, repo, symlinks=True)
         git = ["git", "-C", str(repo), "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
         subprocess.run([*git, "init", "-q"], check=True)
@@ -322,6 +324,12 @@ def main(argv: list[str]) -> int:
             warmed(repo / ".git", new_head_cache)
             return _one_check("git:HEAD~1", "git:HEAD", repo, new_head_cache)
 
+        def filled() -> Run:
+            shutil.rmtree(fill_cache, ignore_errors=True)
+            os.sync()  # the last run's writes are not left to slow down this one
+            warmed(base, head)
+            return _one_check(str(base), str(head), work, fill_cache)
+
         def warmed(*folders: Path) -> None:
             if not options.no_read_through:
                 read_through(*folders)
@@ -336,6 +344,7 @@ def main(argv: list[str]) -> int:
             Round(
                 floor=measured((base, head), lambda: floor(base, head)),
                 check=measured((base, head), lambda: _one_check(str(base), str(head), work)),
+                fill=filled(),
                 warm=measured((base, head, cache), lambda: _one_check(str(base), str(head), work, cache)),
                 git=measured((repo / ".git",), lambda: _one_check("git:HEAD~1", "git:HEAD", repo)),
                 git_warm=measured(
@@ -346,14 +355,15 @@ def main(argv: list[str]) -> int:
             )
             for _ in range(options.rounds)
         ]
-        codes = {(r.check[1], r.warm[1]) for r in rounds} | {(r.git[1], r.git_warm[1]) for r in rounds}
-        codes |= {(r.git[1], r.git_new_head[1]) for r in rounds}
+        codes = {(r.check[1], r.warm[1]) for r in rounds} | {(r.check[1], r.fill[1]) for r in rounds}
+        codes |= {(r.git[1], r.git_warm[1]) for r in rounds} | {(r.git[1], r.git_new_head[1]) for r in rounds}
         assert all(cold == warm for cold, warm in codes), "the cache changed a verdict"
         print(f"{options.rounds} rounds; each ratio is between runs of one round (best and worst round shown)")
         print(f"floor (read + bson.decode both sides, one process): {_span(r.floor for r in rounds)}")
         print("                                  wall            ratio                 peak RSS")
         rows: list[tuple[str, Callable[[Round], Run], Callable[[Round], float], str, str]] = [
             ("check, no cache", lambda r: r.check, lambda r: r.floor, "floor", "(targets: <= 1.5x, <= 2 GiB)"),
+            ("check, filling an empty --cache", lambda r: r.fill, lambda r: r.floor, "floor", ""),
             ("check, warm --cache", lambda r: r.warm, lambda r: r.floor, "floor", ""),
             ("one-unit git: check, no cache", lambda r: r.git, lambda r: r.check[0], "full check",
              "(target: <= 0.25x)"),
@@ -368,6 +378,8 @@ def main(argv: list[str]) -> int:
                 f"{label:32}{_span(run(r)[0] for r in rounds):>14}  {ratios[0]:.2f}-{ratios[-1]:.2f}x {unit:10}"
                 f"  {peak / 2**20:.2f} GiB   {target}"
             )
+        size = sum(path.stat().st_size for path in fill_cache.rglob("*") if path.is_file())
+        print(f"a cache filled by one full check: {size / 2**20:.0f} MiB")
     finally:
         if options.keep is None:
             shutil.rmtree(work, ignore_errors=True)
