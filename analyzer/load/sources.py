@@ -239,6 +239,9 @@ def _known_revision(key: str, repo: Path, source: SourceInfo, reading: _Reading)
         revision = decode_revision(record, memo.revision_rows)
     except ValueError:
         return None  # a damaged record is a miss: the tree is read and the record written again
+    for side, blob in zip(revision.files, revision.file_blobs, strict=False):
+        if blob:
+            memo.file_digests.setdefault(blob, (side.size, side.sha256))
     blobs = {kept.unit.path: (kept.blob, kept.size) for kept in revision.units}
     tree = GitTree.of_blobs(repo, blobs, source.location)
     walked = units_from_revision(revision.units, tree, source.location, reading.limits, memo, reading.progress)
@@ -289,7 +292,8 @@ def _load_tree(
     )
     store = reading.memo.store if reading.memo is not None else None
     if revision is not None and store is not None and walked.revision is not None:
-        kept = RevisionModel(snapshot.meta, walked.revision, snapshot.files, snapshot.native)
+        blobs = tuple(tree.blob_id(side.path) or "" for side in snapshot.files)
+        kept = RevisionModel(snapshot.meta, walked.revision, snapshot.files, snapshot.native, blobs)
         store.put_revision(revision, encode_revision(kept))
     return snapshot
 
