@@ -50,7 +50,7 @@ MAX_INDEX_BYTES = 256 * 1024 * 1024
 """An index file larger than this (over five million rows) is not read."""
 
 MAX_REVISIONS = 32
-"""Revision records kept (one per git tree read, about 160 bytes a unit: 4 MB for 25,000 units); past
+"""Revision records kept (one per git tree read, about 210 bytes a unit: 5.4 MB for 25,834 units); past
 this the least recently used are removed, so a cache kept between CI runs does not grow by one for
 every commit ever checked."""
 

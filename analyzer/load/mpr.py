@@ -35,7 +35,15 @@ from analyzer.load.memo import (
 )
 from analyzer.load.revision import RevisionUnit
 from analyzer.load.units import UnitOutliner, guid
-from analyzer.model.snapshot import ElementSequence, MprFormat, SnapshotMeta, Unit, UnitModel, UnitOutline
+from analyzer.model.snapshot import (
+    ElementSequence,
+    MprFormat,
+    SnapshotMeta,
+    Unit,
+    UnitModel,
+    UnitOutline,
+    unit_file,
+)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
@@ -166,11 +174,6 @@ def _read_tables(connection: sqlite3.Connection, name: str, location: str, limit
         raise InputError(location, "a unit of this MPR v1 model has no contents")
     rows.sort(key=lambda row: row.id)
     return MprTables(meta=snapshot_meta, rows=tuple(rows))
-
-
-def unit_file(unit_id: str) -> str:
-    """Where MPR v2 keeps a unit: ``mprcontents/53/6b/536b21ae-....mxunit``."""
-    return f"mprcontents/{unit_id[0:2]}/{unit_id[2:4]}/{unit_id}.mxunit"
 
 
 def decode_unit(data: bytes, location: str, limits: Limits) -> dict[str, Any]:

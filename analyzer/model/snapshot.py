@@ -511,6 +511,11 @@ class Unit:
     """Where the unit's BSON lives, relative to the app directory (``mprcontents/..`` or the ``.mpr``)."""
 
 
+def unit_file(unit_id: str) -> str:
+    """Where MPR v2 keeps a unit: ``mprcontents/53/6b/536b21ae-....mxunit``."""
+    return f"mprcontents/{unit_id[0:2]}/{unit_id[2:4]}/{unit_id}.mxunit"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SideFile:
     """A file beside the model that can reach the app (styles, JS actions, widgets, native config)."""
