@@ -14,6 +14,7 @@ elements back instead of decoding and walking the unit again. Loading never writ
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import marshal
@@ -179,6 +180,41 @@ def seal_record(payload: bytes) -> bytes:
     return zlib.crc32(payload).to_bytes(4, "little") + payload
 
 
+_NEW_PLACE = functools.partial(tuple.__new__, UnitPlace)
+
+
+def _slot_setters() -> tuple[Callable[[UnitOutline, Any], None], ...]:
+    return tuple(getattr(UnitOutline, field.name).__set__ for field in dataclasses.fields(UnitOutline))
+
+
+(_ROOT_ID, _ROOT_TYPE, _ROOT_NAME, _ROOT_QUALIFIED, _COUNT, _NAMED_ROWS, _REFERRING, _KEYS, _TYPES, _FOREIGN,
+ _NAMING, _NAMING_IDS, _NAMES_USED) = _slot_setters()
+
+
+def _new_outline(
+    root_id: str, root_type: str, root_name: str | None, root_qualified: str | None, count: int,
+    named: tuple[NamedElement, ...], referring: bytes, keys: bytes | tuple[ElementKey, ...], types: frozenset[str],
+    foreign: frozenset[str], naming: tuple[int, ...], naming_ids: tuple[str, ...], names_used: frozenset[str],
+) -> UnitOutline:
+    """An outline read back, its fields set through its slots: the frozen dataclass's ``__init__`` sets
+    each through ``object.__setattr__`` (3.3 µs an outline, against 1.4 µs so)."""
+    outline = object.__new__(UnitOutline)
+    _ROOT_ID(outline, root_id)
+    _ROOT_TYPE(outline, root_type)
+    _ROOT_NAME(outline, root_name)
+    _ROOT_QUALIFIED(outline, root_qualified)
+    _COUNT(outline, count)
+    _NAMED_ROWS(outline, named)
+    _REFERRING(outline, referring)
+    _KEYS(outline, keys)
+    _TYPES(outline, types)
+    _FOREIGN(outline, foreign)
+    _NAMING(outline, naming)
+    _NAMING_IDS(outline, naming_ids)
+    _NAMES_USED(outline, names_used)
+    return outline
+
+
 def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, UnitOutline]:
     """Root type, name, place and outline of a stored record; ValueError when it is not one.
 
@@ -194,7 +230,7 @@ def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, 
         if version != RECORD_FORMAT or not isinstance(type_name, str):
             raise ValueError("not a record of this format")
         parent, containment, prefix, qualify, max_depth = head
-        place = UnitPlace(unit_id, parent, containment, prefix, bool(qualify), int(max_depth))
+        place = _NEW_PLACE((unit_id, parent, containment, prefix, bool(qualify), int(max_depth)))
         (
             root_id,
             root_type,
@@ -212,20 +248,20 @@ def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, 
         ) = lines
         if not set(map(len, named)) <= {4} or not isinstance(referring, bytes) or len(naming) != len(naming_ids):
             raise ValueError("outline rows of another shape")
-        outline = UnitOutline(
-            root_id=root_id,
-            root_type=root_type,
-            root_name=root_name,
-            root_qualified_name=root_qualified,
-            count=int(count),
-            named=tuple(map(_NAMED, named)),
-            referring_stored=referring,  # its rows are unpacked if a check asks for them (a few percent)
-            keys=keys if isinstance(keys, bytes) else tuple(keys),
-            types=frozenset(types),
-            foreign_pointers=frozenset(foreign),
-            naming=tuple(naming),
-            naming_ids=tuple(naming_ids),
-            names_used=frozenset(names_used),
+        outline = _new_outline(
+            root_id,
+            root_type,
+            root_name,
+            root_qualified,
+            int(count),
+            tuple(map(_NAMED, named)),
+            referring,  # its rows are unpacked if a check asks for them (a few percent)
+            keys if isinstance(keys, bytes) else tuple(keys),
+            frozenset(types),
+            frozenset(foreign),
+            tuple(naming),
+            tuple(naming_ids),
+            frozenset(names_used),
         )
         if len(outline.keys) != (16 * outline.count if isinstance(outline.keys, bytes) else outline.count):
             raise ValueError("element count and ids disagree")
