@@ -114,7 +114,7 @@ class DiskUnitStore:
         if length > MAX_RECORD_BYTES:
             return None
         try:
-            return os.pread(descriptor, length, offset)  # a short read fails the record's checksum
+            return _read_at(descriptor, length, offset)  # a short read fails the record's checksum
         except OSError:
             return None
 
@@ -242,7 +242,7 @@ class DiskUnitStore:
                 continue
             for key, offset, length in opened[1]:
                 try:
-                    record = os.pread(opened[0], length, offset)
+                    record = _read_at(opened[0], length, offset)
                 except OSError:
                     break
                 if len(record) != length:
@@ -411,6 +411,15 @@ def _valid_rows(rows: bytes, pack_size: int) -> list[tuple[bytes, int, int]]:
         if crc == zlib.crc32(view[start : start + size - 4]) and offset + length <= pack_size:
             valid.append((key, offset, length))
     return valid
+
+
+def _read_at(descriptor: int, length: int, offset: int) -> bytes:
+    """``length`` bytes of an open pack from ``offset`` (``pread`` where the system has it; Windows has
+    not, and a run reads its packs from one thread)."""
+    if hasattr(os, "pread"):
+        return os.pread(descriptor, length, offset)
+    os.lseek(descriptor, offset, os.SEEK_SET)
+    return os.read(descriptor, length)
 
 
 def _write_all(descriptor: int, data: bytes | memoryview) -> None:
