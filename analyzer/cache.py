@@ -120,8 +120,8 @@ class DiskUnitStore:
 
     def put(self, key: str, record: bytes) -> None:
         raw = _raw_key(key)
-        if not raw or len(record) > MAX_RECORD_BYTES:
-            return
+        if not raw or len(record) > MAX_RECORD_BYTES or not self.writable:
+            return  # after a failed write too: the pack may end in part of a record
         own = self._own_pack()
         if own is not None:
             self._append(own, raw, record)
@@ -210,7 +210,8 @@ class DiskUnitStore:
         return pack, _valid_rows(rows, status.st_size)
 
     def _remove_unused_packs(self) -> None:
-        """Remove the packs of other builds that no run of theirs has read for :data:`UNUSED_DAYS`."""
+        """Remove the packs of other builds that no run of theirs has read for :data:`UNUSED_DAYS`, and
+        packs left without an index (a run killed while merging) once settled."""
         unused = time.time() - UNUSED_DAYS * 86400
         for name in _pack_names(self.root):
             if name.startswith(f"{self._build}-"):
@@ -219,6 +220,14 @@ class DiskUnitStore:
                 if (self.root / f"{name}.keys").stat().st_mtime < unused:
                     for suffix in (".keys", ".pack"):
                         (self.root / f"{name}{suffix}").unlink(missing_ok=True)
+        settled = time.time() - MERGE_AFTER_SECONDS  # a run opens its pack a moment before its index
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.root):
+                name = entry.name
+                if name.endswith(".pack") and not os.path.lexists(self.root / f"{name[: -len('.pack')]}.keys"):
+                    with contextlib.suppress(OSError):
+                        if entry.stat(follow_symlinks=False).st_mtime < settled:
+                            Path(entry.path).unlink()
 
     def _merge_packs(self, own: tuple[int, int, int], own_name: str) -> None:
         """Past :data:`MAX_PACKS` packs, copy the records of all but the largest into this run's own pack

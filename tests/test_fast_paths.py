@@ -354,7 +354,8 @@ def test_packs_of_another_build_are_never_read_and_go_once_unused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Packs are named by the reading code: a run reads only its own build's, marks them used, and its
-    first write removes another build's packs that no run of that build has read for ``UNUSED_DAYS``."""
+    first write removes another build's packs that no run of that build has read for ``UNUSED_DAYS``
+    (and a pack left without its index an hour ago)."""
     import os
     import time
 
@@ -379,8 +380,14 @@ def test_packs_of_another_build_are_never_read_and_go_once_unused(
     current = DiskUnitStore(tmp_path)
     assert [current.get(key) for key in keys] == [None, None, None]
     assert old_index.exists()  # reading alone removes nothing
+    orphan = current.root / "killed-while-merging.pack"  # its index removed, the run killed before the pack
+    orphan.write_bytes(b"records")
+    os.utime(orphan, (time.time() - cache_module.MERGE_AFTER_SECONDS - 60,) * 2)
+    opening = current.root / "opening.pack"  # a run between opening its pack and its index
+    opening.write_bytes(b"")
     current.put(keys[0], records[keys[0]])
     assert not old_index.exists() and not old_index.with_suffix(".pack").exists()
+    assert not orphan.exists() and opening.exists()
     assert other_index.exists() and other_index.with_suffix(".pack").exists()
     assert DiskUnitStore(tmp_path).record_count() == 1
     monkeypatch.setattr(memo_module, "READER", "other-build")
@@ -401,6 +408,33 @@ def test_packs_are_read_where_the_system_has_no_pread(tmp_path: Path, monkeypatc
     monkeypatch.delattr(os, "pread")
     reader = DiskUnitStore(tmp_path)
     assert {key: reader.get(key) for key in reversed(list(records))} == records
+
+
+def test_after_a_failed_write_a_run_writes_no_more(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk can leave part of a record at the end of the pack: the run stops writing there, even
+    once there is room again, so no row ever names bytes that are not its record."""
+    import os
+
+    import analyzer.cache as cache_module
+    from analyzer.cache import DiskUnitStore
+
+    records = _records(3)
+    keys = list(records)
+    store = DiskUnitStore(tmp_path)
+    store.put(keys[0], records[keys[0]])
+    write_all = cache_module._write_all
+
+    def half_then_full(descriptor: int, data: bytes | memoryview) -> None:
+        os.write(descriptor, bytes(data)[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_module, "_write_all", half_then_full)
+    store.put(keys[1], records[keys[1]])
+    assert not store.writable
+    monkeypatch.setattr(cache_module, "_write_all", write_all)
+    store.put(keys[2], records[keys[2]])  # room again: still nothing written
+    reader = DiskUnitStore(tmp_path)
+    assert [reader.get(key) for key in keys] == [records[keys[0]], None, None]
 
 
 def test_a_forked_process_never_writes_its_parents_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

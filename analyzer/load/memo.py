@@ -181,9 +181,12 @@ def seal_record(payload: bytes) -> bytes:
 
 
 _NEW_PLACE = functools.partial(tuple.__new__, UnitPlace)
+"""A :class:`UnitPlace` from a row of six (without the named tuple's Python-level ``__new__``)."""
 
 
 def _slot_setters() -> tuple[Callable[[UnitOutline, Any], None], ...]:
+    """The setter of each of :class:`UnitOutline`'s slots, in field order (a new field fails here, loudly,
+    until :func:`_new_outline` sets it too)."""
     return tuple(getattr(UnitOutline, field.name).__set__ for field in dataclasses.fields(UnitOutline))
 
 
