@@ -229,7 +229,7 @@ def test_a_cache_directory_gives_the_same_snapshot_and_is_read_back(tmp_path: Pa
     assert load_source(app, memo=second) == plain
     assert second.stored == len(plain.units)  # nothing decoded: every unit came from the cache
     (pack,) = (tmp_path / "cache").rglob("*.pack")
-    pack.write_bytes(pack.read_bytes()[:-7] + b"garbage")  # the last record written
+    pack.write_bytes(b"garbage" + pack.read_bytes()[7:])  # the first record written: a unit's
     third = ReadMemo(store=DiskUnitStore(tmp_path / "cache"))
     assert load_source(app, memo=third) == plain  # a damaged record is a miss, never another model
     assert third.stored == len(plain.units) - 1

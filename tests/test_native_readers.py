@@ -21,6 +21,7 @@ from analyzer.model.native import (
     NativePermission,
     TemplateRange,
     WidgetInfo,
+    WidgetPackage,
 )
 from analyzer.model.versions import template_range_for, version_matches
 
@@ -329,6 +330,55 @@ def test_reads_widget_packages(app: Path) -> None:
     assert maps.is_native_code and not image.is_native_code
     assert image.native_dependencies == ()
     assert len(maps.sha256) == 64 and len(maps.content_sha256) == 64
+
+
+def test_a_cache_keeps_each_widget_package_read(app: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package is parsed once per cache: a later run takes it from its record, the same package; a
+    damaged record is parsed again, and the key names the bytes, the path, the limits and the code."""
+    import analyzer.load.native as native_module
+    from analyzer.cache import DiskUnitStore
+    from analyzer.load.memo import ReadMemo
+
+    plain = read_native(DirectoryTree(app), DEFAULT_LIMITS).widgets
+    store = DiskUnitStore(tmp_path / "cache")
+    assert read_native(DirectoryTree(app), DEFAULT_LIMITS, memo=ReadMemo(store=store)).widgets == plain
+    parsed: list[str] = []
+    parse = native_module.read_widget_package
+
+    def counted(path: str, data: bytes, limits: Limits, location: str | None = None) -> WidgetPackage:
+        parsed.append(path)
+        return parse(path, data, limits, location)
+
+    monkeypatch.setattr(native_module, "read_widget_package", counted)
+    again = read_native(DirectoryTree(app), DEFAULT_LIMITS, memo=ReadMemo(store=DiskUnitStore(tmp_path / "cache")))
+    assert again.widgets == plain and parsed == []
+    lower = DEFAULT_LIMITS.with_overrides({"max_archive_entries": "50"})
+    read_native(DirectoryTree(app), lower, memo=ReadMemo(store=DiskUnitStore(tmp_path / "cache")))
+    assert len(parsed) == len(plain)  # other limits: parsed under them
+
+    maps = plain[1]
+    key = (maps.path, f"sha256:{maps.sha256}")
+    assert len({
+        native_module.widget_key(key, DEFAULT_LIMITS),
+        native_module.widget_key((maps.path, "sha256:" + "0" * 64), DEFAULT_LIMITS),
+        native_module.widget_key(("widgets/other.mpk", key[1]), DEFAULT_LIMITS),
+        native_module.widget_key(key, lower),
+    }) == 4
+    record = native_module.encode_widget_package(maps)
+    assert native_module.decode_widget_package(record, maps.path) == maps
+    with pytest.raises(ValueError):
+        native_module.decode_widget_package(record, plain[0].path)  # another path's record
+    for position in range(len(record)):  # every single-byte change, and every cut, is refused
+        damaged = bytearray(record)
+        damaged[position] ^= 0x20
+        with pytest.raises(ValueError):
+            native_module.decode_widget_package(bytes(damaged), maps.path)
+        with pytest.raises(ValueError):
+            native_module.decode_widget_package(record[:position], maps.path)
+    monkeypatch.setattr(native_module, "_widget_reader", lambda: "another reader")
+    parsed.clear()
+    read_native(DirectoryTree(app), DEFAULT_LIMITS, memo=ReadMemo(store=DiskUnitStore(tmp_path / "cache")))
+    assert len(parsed) == len(plain)  # other code: parsed again
 
 
 def test_content_hash_ignores_zip_timestamps() -> None:

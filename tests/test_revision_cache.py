@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import analyzer.load.native as native_module
 import analyzer.load.revision as revision_module
 import analyzer.load.sources as sources_module
 from analyzer.cache import DiskUnitStore
@@ -88,7 +89,7 @@ def test_a_new_tree_beside_a_known_one_does_not_read_the_side_files_they_share(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A revision record keeps its side files' blob ids: a new HEAD takes size and SHA-256 of the blobs
-    the known BASE holds, and reads only the others."""
+    the known BASE holds, and reads only the others; its widget packages come from their records."""
     repo = scenario_repo(tmp_path, "a1-module-native-style")
     cache = tmp_path / "cache"
     load_source("git:HEAD~1:app", cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
@@ -113,10 +114,22 @@ def test_a_new_tree_beside_a_known_one_does_not_read_the_side_files_they_share(
     monkeypatch.setattr(
         sources_module, "side_files", lambda tree, memo=None: side_files(cast(FileTree, Counted(tree)), memo)
     )
+    parsed: list[str] = []
+    monkeypatch.setattr(native_module, "read_widget_package", lambda path, *_: parsed.append(path))
+    packages_read: list[str] = []
+    read_many = GitTree.read_many
+
+    def noted(tree: GitTree, paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        wanted = list(paths)
+        packages_read.extend(path for path in wanted if path.endswith(".mpk"))
+        return read_many(tree, wanted)
+
+    monkeypatch.setattr(GitTree, "read_many", noted)
     memo = ReadMemo(store=DiskUnitStore(cache))
     base = load_source("git:HEAD~1:app", cwd=repo, memo=memo)  # from its revision record
     assert read == []
     assert load_source(HEAD, cwd=repo, memo=memo) == plain
+    assert parsed == packages_read == [] and any(side.path.endswith(".mpk") for side in plain.files)
     shared = set(base.files) & set(plain.files)
     assert len(shared) > 3 and set(plain.files) - shared  # the edit changed a side file
     assert not {side.path for side in shared} & set(read)
@@ -139,7 +152,7 @@ def test_a_revision_record_that_is_damaged_or_lacks_a_unit_record_is_a_miss(
 
     calls.clear()
     (index,) = cache.rglob("*.keys")
-    index.write_bytes(index.read_bytes()[:-48])  # the last unit record's row
+    index.write_bytes(index.read_bytes()[48:])  # the first record's row: a unit's (widgets come after)
     memo = ReadMemo(store=DiskUnitStore(cache))
     assert load_source(HEAD, cwd=repo, memo=memo) == plain
     assert calls == ["ls-tree", "tables"]  # one unit's outline is gone: the tree is read as new
