@@ -5,9 +5,9 @@ bytes' git blob id, its unit id and the reading code's version (``analyzer.load.
 record starts with the CRC-32 of its contents. A later run that meets the same bytes reads the record
 instead of decoding and walking the unit: a pull-request gate whose base is the released revision then
 decodes only what the branch changed. Widget packages are kept the same way, each under its bytes, its
-path, the limits and the reading code (``analyzer.load.native.widget_key``). A cache is only ever a speed-up: a missing, unreadable or damaged
-record is a miss, a cache that cannot be written is skipped, and the reports are the same with or
-without one (the tests hold that).
+path, the limits and the reading code (``analyzer.load.native.widget_key``). A cache is only ever a
+speed-up: a missing, unreadable or damaged record is a miss, a cache that cannot be written is skipped,
+and the reports are the same with or without one (the tests hold that).
 
 Unit records are kept in packs, as git keeps objects: each run appends the records it writes to one
 pack file of its own (``<name>.pack``), and the key, place and length of each to an index beside it
