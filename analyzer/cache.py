@@ -128,7 +128,7 @@ class DiskUnitStore:
             self._append(own, raw, record)
 
     def record_count(self) -> int:
-        """How many unit records the packs hold as they are now (benchmarks and tests print it)."""
+        """How many records (units' and widget packages') this build's packs hold as they are now."""
         return len(self._read_indexes())
 
     def close(self) -> None:
