@@ -375,7 +375,7 @@ def test_a_cache_keeps_each_widget_package_read(app: Path, tmp_path: Path, monke
             native_module.decode_widget_package(bytes(damaged), maps.path)
         with pytest.raises(ValueError):
             native_module.decode_widget_package(record[:position], maps.path)
-    monkeypatch.setattr(native_module, "_widget_reader", lambda: "another reader")
+    monkeypatch.setattr(native_module, "loader_fingerprint", lambda: "another reader")
     parsed.clear()
     read_native(DirectoryTree(app), DEFAULT_LIMITS, memo=ReadMemo(store=DiskUnitStore(tmp_path / "cache")))
     assert len(parsed) == len(plain)  # other code: parsed again

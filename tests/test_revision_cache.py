@@ -168,7 +168,7 @@ def test_a_revision_record_is_kept_per_limits_and_reading_code(
     assert revision_key("t", lower) != revision_key("t", DEFAULT_LIMITS)
     load_source(HEAD, cwd=repo, limits=lower, memo=ReadMemo(store=DiskUnitStore(cache)))
     assert calls == ["ls-tree", "tables"]
-    monkeypatch.setattr(revision_module, "_loader_fingerprint", lambda: "another reader")
+    monkeypatch.setattr(revision_module, "loader_fingerprint", lambda: "another reader")
     load_source(HEAD, cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
     assert calls == ["ls-tree", "tables"] * 2
 

@@ -180,6 +180,25 @@ def seal_record(payload: bytes) -> bytes:
     return zlib.crc32(payload).to_bytes(4, "little") + payload
 
 
+def open_record(record: bytes, what: str) -> memoryview:
+    """The payload of a sealed record (:func:`seal_record`), not a copy of it (70 MB for a large app's
+    unit records); ValueError naming ``what`` when the record is cut short or damaged."""
+    payload = memoryview(record)[4:]
+    if len(record) < 5 or zlib.crc32(payload) != int.from_bytes(record[:4], "little"):
+        raise ValueError(f"{what} record is damaged")
+    return payload
+
+
+@functools.cache
+def loader_fingerprint() -> str:
+    """A hash of every module that reads a source or defines what it becomes (``analyzer.load`` and
+    ``analyzer.model``): what keys a record of anything more than one unit's outline."""
+    package = Path(__file__).resolve().parent
+    return code_fingerprint(
+        module for folder in (package, package.parent / "model") for module in sorted(folder.glob("*.py"))
+    )
+
+
 _NEW_PLACE = functools.partial(tuple.__new__, UnitPlace)
 """A :class:`UnitPlace` from a row of six (without the named tuple's Python-level ``__new__``)."""
 
@@ -224,9 +243,7 @@ def decode_record(record: bytes, unit_id: str) -> tuple[str, object, UnitPlace, 
     The record starts with the CRC-32 of the rest (:func:`seal_record`), so a truncated or damaged
     file is a miss, never a different model.
     """
-    payload = memoryview(record)[4:]  # not a copy of the record (70 MB for a large app's records)
-    if len(record) < 5 or zlib.crc32(payload) != int.from_bytes(record[:4], "little"):
-        raise ValueError("unit record is damaged")
+    payload = open_record(record, "unit")
     try:
         value: Any = marshal.loads(payload)
         version, type_name, name, head, lines = value

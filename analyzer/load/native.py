@@ -26,14 +26,11 @@ file or ``.config`` that is not valid JSON or has the wrong types, an XML file w
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import marshal
 import plistlib
 import re
-import sys
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import astuple
 from pathlib import Path, PurePosixPath
@@ -45,9 +42,8 @@ from lxml import etree
 from analyzer.errors import InputError
 from analyzer.load.files import DirectoryTree, FileTree, ZipTree, one_line
 from analyzer.load.limits import Limits
-from analyzer.load.memo import ReadMemo, code_fingerprint, seal_record, source_of
+from analyzer.load.memo import ReadMemo, loader_fingerprint, open_record, seal_record
 from analyzer.load.safe_xml import parse_xml
-from analyzer.model import native as native_model
 from analyzer.model.native import (
     AssetRef,
     ConfigScalar,
@@ -265,9 +261,10 @@ def read_widgets(
                 store.put(widget_key(key, limits), encode_widget_package(package))
         blob = tree.blob_id(path)
         if blob is not None:
-            if store is not None and (path, f"git:{blob}") not in known:
-                store.put(widget_key((path, f"git:{blob}"), limits), encode_widget_package(package))
-            known[(path, f"git:{blob}")] = package
+            by_blob = (path, f"git:{blob}")
+            if store is not None and by_blob not in known:  # read from git: found by its blob next time
+                store.put(widget_key(by_blob, limits), encode_widget_package(package))
+            known[by_blob] = package
         packages.append(package)
     return tuple(sorted(packages))
 
@@ -276,18 +273,12 @@ WIDGET_RECORD_FORMAT = 1
 """Bump when the layout of a widget package's record changes."""
 
 
-@functools.cache
-def _widget_reader() -> str:
-    """The code that reads a widget package and defines what it becomes."""
-    return code_fingerprint(source_of(module) for module in (sys.modules[__name__], native_model))
-
-
 def widget_key(key: tuple[str, str], limits: Limits) -> str:
     """The store key of a widget package read from these bytes (``git:<blob>`` or ``sha256:<hex>``) at
     this path, under these limits, by this code: a package is parsed once, not in every run (76
     packages of a large app: 0.1 s of every load of a folder, 0.15 s with reading them from git)."""
     path, content = key
-    text = f"mxota {_widget_reader()} widget {WIDGET_RECORD_FORMAT}\0{content}\0{path}\0{astuple(limits)!r}"
+    text = f"mxota {loader_fingerprint()} widget {WIDGET_RECORD_FORMAT}\0{content}\0{path}\0{astuple(limits)!r}"
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
@@ -312,9 +303,7 @@ def encode_widget_package(package: WidgetPackage) -> bytes:
 def decode_widget_package(record: bytes, path: str) -> WidgetPackage:
     """The widget package a record holds; ValueError when it is damaged, of another format or for
     another path."""
-    payload = memoryview(record)[4:]
-    if len(record) < 5 or zlib.crc32(payload) != int.from_bytes(record[:4], "little"):
-        raise ValueError("widget record is damaged")
+    payload = open_record(record, "widget")
     try:
         value: Any = marshal.loads(payload)
         version, stored_path, name, package_version, widgets, dependencies, digest, content_digest = value
