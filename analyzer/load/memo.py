@@ -203,14 +203,16 @@ _NEW_PLACE = functools.partial(tuple.__new__, UnitPlace)
 """A :class:`UnitPlace` from a row of six (without the named tuple's Python-level ``__new__``)."""
 
 
-def _slot_setters() -> tuple[Callable[[UnitOutline, Any], None], ...]:
-    """The setter of each of :class:`UnitOutline`'s slots, in field order (a new field fails here, loudly,
-    until :func:`_new_outline` sets it too)."""
-    return tuple(getattr(UnitOutline, field.name).__set__ for field in dataclasses.fields(UnitOutline))
+def slot_setters(cls: type[Any]) -> tuple[Callable[[Any, Any], None], ...]:
+    """The setter of each slot of a frozen dataclass, in field order, for code that makes tens of
+    thousands of them from a record (its ``__init__`` sets each field through ``object.__setattr__``).
+    Unpacked into as many names as there are fields, so a new field fails there, loudly, until it is set
+    too."""
+    return tuple(getattr(cls, field.name).__set__ for field in dataclasses.fields(cls))
 
 
 (_ROOT_ID, _ROOT_TYPE, _ROOT_NAME, _ROOT_QUALIFIED, _COUNT, _NAMED_ROWS, _REFERRING, _KEYS, _TYPES, _FOREIGN,
- _NAMING, _NAMING_IDS, _NAMES_USED) = _slot_setters()
+ _NAMING, _NAMING_IDS, _NAMES_USED) = slot_setters(UnitOutline)
 
 
 def _new_outline(
