@@ -50,10 +50,11 @@ MAX_RECORD_BYTES = 256 * 1024 * 1024
 MAX_INDEX_BYTES = 256 * 1024 * 1024
 """An index file larger than this (over five million rows) is not read."""
 
-MAX_REVISIONS = 32
-"""Revision records kept (one per git tree read, about 210 bytes a unit: 5.4 MB for 25,834 units); past
-this the least recently used are removed, so a cache kept between CI runs does not grow by one for
-every commit ever checked."""
+MAX_REVISIONS = 64
+"""Revision records kept: two per git tree read, its revision record (about 210 bytes a unit: 5.4 MB
+for 25,834 units) and its native findings (a few kB; ``analyzer.pipeline``). Past this the least
+recently used are removed, so a cache kept between CI runs does not grow by two for every commit ever
+checked."""
 
 MAX_PACKS = 16
 """Packs kept before a run's first write merges the smaller ones into its own (every run that walks a

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import cast
+from typing import NoReturn, cast
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +15,10 @@ from hypothesis import strategies as st
 import analyzer.load.native as native_module
 import analyzer.load.revision as revision_module
 import analyzer.load.sources as sources_module
+import analyzer.pipeline as pipeline_module
 from analyzer.cache import DiskUnitStore
+from analyzer.graph.build import ModelGraph
+from analyzer.graph.queries import NativeFacts, analyze_native, findings_rows, native_facts_from
 from analyzer.load.files import FileTree, GitTree
 from analyzer.load.limits import DEFAULT_LIMITS
 from analyzer.load.memo import ReadMemo, UnitPlace
@@ -24,7 +27,7 @@ from analyzer.load.revision import RevisionModel, RevisionUnit, decode_revision,
 from analyzer.load.sources import load_source
 from analyzer.model.native import NativeSetting
 from analyzer.model.snapshot import MprFormat, SideFile, Snapshot, SnapshotMeta, Unit, unit_file
-from analyzer.pipeline import CheckOptions, run_check
+from analyzer.pipeline import CheckOptions, Prepared, prepare, run_check
 from analyzer.report.json_report import render_json
 from tests.conftest import corpus_revisions
 from tests.test_fast_paths import TODAY, commit_revisions, report, scenario_repo
@@ -361,3 +364,81 @@ def test_the_process_deleting_old_records_lets_go_of_mxotas_output(monkeypatch: 
     finally:
         os.close(reading)
         process.join(timeout=10)
+
+
+def _prepared_twice(tmp_path: Path, scenario: str) -> tuple[Path, Prepared, DiskUnitStore]:
+    """A scenario's HEAD read through a cache and prepared once, which works out its native findings
+    and keeps them; the cache and what the first preparation gave."""
+    repo = scenario_repo(tmp_path, scenario)
+    store = DiskUnitStore(tmp_path / "cache")
+    first = prepare(load_source(HEAD, cwd=repo, memo=ReadMemo(store=store)), store=store)
+    assert first.snapshot.source.content_key is not None
+    return repo, first, store
+
+
+def test_native_findings_of_a_tree_read_before_are_read_back_as_worked_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, first, _ = _prepared_twice(tmp_path, "c8-offline-module-renamed")
+    assert first.native.synced_entities and first.native.reached_documents  # something to keep
+    store = DiskUnitStore(tmp_path / "cache")
+    snapshot = load_source(HEAD, cwd=repo, memo=ReadMemo(store=store))
+
+    def not_again(graph: object) -> NoReturn:
+        raise AssertionError("native findings worked out again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline_module, "analyze_native", not_again)
+        again = prepare(snapshot, store=store)
+    assert again.native == analyze_native(again.graph) == first.native
+    assert list(again.native.referrers.items()) == list(analyze_native(again.graph).referrers.items())
+    # Other graph code, or the other revision's tree, has findings of its own.
+    calls: list[object] = []
+
+    def counted(graph: ModelGraph) -> NativeFacts:
+        calls.append(graph)
+        return analyze_native(graph)
+
+    monkeypatch.setattr(pipeline_module, "analyze_native", counted)
+    base = prepare(load_source("git:HEAD~1:app", cwd=repo, memo=ReadMemo(store=store)), store=store)
+    assert len(calls) == 1 and base.native != first.native
+    monkeypatch.setattr(pipeline_module, "_graph_fingerprint", lambda: "other graph code")
+    assert prepare(snapshot, store=store).native == first.native
+    assert len(calls) == 2
+    assert prepare(load_source(str(tmp_path / "after")), store=store).native == first.native  # no key: worked out
+    assert len(calls) == 3
+
+
+def test_a_damaged_native_findings_record_is_worked_out_again(tmp_path: Path) -> None:
+    repo, first, store = _prepared_twice(tmp_path, "c1-synced-attribute-removed")
+    snapshot = load_source(HEAD, cwd=repo, memo=ReadMemo(store=store))
+    (record,) = (path for path in store.revisions.iterdir() if path.stat().st_size < 5000)  # not the revision's
+    intact = record.read_bytes()
+    for position in range(len(intact)):
+        record.write_bytes(intact[:position] + bytes([intact[position] ^ 0x55]) + intact[position + 1 :])
+        assert prepare(snapshot, store=store).native == first.native
+        assert record.read_bytes() == intact  # written again
+    for cut in range(len(intact)):
+        record.write_bytes(intact[:cut])
+        assert prepare(snapshot, store=store).native == first.native
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        None,
+        (),
+        (True, (), (), (), ()),
+        ("yes", (), (), (), (), ()),
+        (True, [], (), (), (), ()),
+        (True, (1,), (), (), (), ()),
+        (True, (), (), (), (("id", "Name", "All"),), ()),
+        (True, (), (), (), (("id", "Name", "All", "yes"),), ()),
+        (True, (), (), (), ((1, "Name", "All", True),), ()),
+    ],
+)
+def test_native_findings_rows_of_another_shape_are_refused(tmp_path: Path, rows: object) -> None:
+    _, first, _ = _prepared_twice(tmp_path, "d14-ota-enabled")
+    with pytest.raises(ValueError, match="unreadable native findings"):
+        native_facts_from(first.graph, rows)
+    assert native_facts_from(first.graph, findings_rows(first.native)) == first.native

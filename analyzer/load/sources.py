@@ -209,6 +209,7 @@ def _load_git(spec: str, cwd: Path, reading: _Reading) -> Snapshot:
     source = SourceInfo(kind=SourceKind.GIT_REVISION, location=spec, repository_path=subdir.strip("/"))
     key = _revision_key(repo, commit, subdir, spec, reading)
     if key is not None:
+        source = dataclasses.replace(source, content_key=key)
         known = _known_revision(key, repo, source, reading)
         if known is not None:
             return known

@@ -546,6 +546,11 @@ class SourceInfo:
     repository_path: str | None = None
     """Where the app folder sits in its git repository (``""`` at the top, ``"app"`` in a subfolder),
     when it is in one: code scanning and pull-request annotations name files from the repository's top."""
+    content_key: str | None = field(default=None, compare=False)
+    """A key that names the whole model read (a ``git:`` tree's revision record key, which covers the
+    tree, the limits and the reading code), when a cache gave one: equal keys, equal snapshots, so what
+    is worked out of one may be kept under it. None for every other source; not part of what the
+    source is (a load with a cache and one without give equal sources)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
