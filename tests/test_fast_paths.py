@@ -1124,6 +1124,78 @@ def test_a_read_ahead_whose_worker_died_leaves_every_file_to_the_load(
     assert len(reads) >= len(load_source(base).units)
 
 
+def test_a_held_read_ahead_reads_nothing_until_let_go(forks: None) -> None:
+    """A check forks the worker before HEAD's load and lets it go once HEAD is walked: until then it
+    must not read (it would take the core HEAD's walk uses)."""
+    from analyzer.load.ahead import start_digests, unit_digests
+    from analyzer.load.limits import DEFAULT_LIMITS
+
+    app = APPS / "field-service-1.0"
+    ahead = start_digests(app, DEFAULT_LIMITS, held=True)
+    assert ahead is not None
+    try:
+        assert not ahead._receiver.poll(0.5)  # held: nothing sent
+        assert ahead._process.is_alive()
+        ahead.release()
+        ahead.release()  # once is enough; again is nothing
+        assert ahead.take() == unit_digests(app, DEFAULT_LIMITS)
+    finally:
+        ahead.close()
+    unused = start_digests(app, DEFAULT_LIMITS, held=True)
+    assert unused is not None
+    unused.close()  # the check ended before HEAD was walked: the worker leaves without reading
+    assert not unused._process.is_alive() and unused.take() == {}
+
+
+def test_a_load_says_when_its_units_are_walked(tmp_path: Path) -> None:
+    """The pipeline lets the worker hashing BASE go at this moment: once, after the walk, before the
+    side files and native half, whose reading leaves the second core idle."""
+    import analyzer.load.sources as sources_module
+
+    told: list[str] = []
+    side_files = sources_module.side_files
+
+    def counted(*args: object) -> object:
+        told.append("side files")
+        return side_files(*args)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(sources_module, "side_files", counted)
+        snapshot = load_source(str(APPS / "field-service-1.1"), walked=lambda: told.append("walked"))
+    assert told == ["walked", "side files"]
+    assert snapshot == load_source(str(APPS / "field-service-1.1"))
+
+
+def test_a_folder_base_read_ahead_reads_its_side_files_before_it_waits_for_the_digests(
+    forks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import analyzer.load.sources as sources_module
+    from analyzer.load.ahead import UnitDigests
+
+    base = str(APPS / "field-service-1.0")
+    order: list[str] = []
+    side_files, take = sources_module.side_files, UnitDigests.take
+
+    def counted_files(*args: object) -> object:
+        order.append("side files")
+        return side_files(*args)  # type: ignore[arg-type]
+
+    def counted_take(digests: UnitDigests) -> object:
+        order.append("digests")
+        return take(digests)
+
+    monkeypatch.setattr(sources_module, "side_files", counted_files)
+    monkeypatch.setattr(UnitDigests, "take", counted_take)
+    ahead = sources_module.read_ahead(base)
+    assert ahead is not None
+    try:
+        read = load_source(base, memo=ReadMemo(), ahead=ahead)
+    finally:
+        ahead.close()
+    assert order == ["side files", "digests"]
+    assert read == load_source(base)
+
+
 # --------------------------------------------------------------------- unnamed ids, without the map
 
 

@@ -66,12 +66,27 @@ def _leave_after(work: Callable[..., None], sender: Any, *args: object) -> None:
 class UnitDigests:
     """Size and git blob id of each unit file of one app folder, being computed in a forked worker."""
 
-    def __init__(self, root: Path, process: Any, receiver: Any) -> None:
+    def __init__(self, root: Path, process: Any, receiver: Any, hold: int | None = None) -> None:
         self.root = root
         """The app folder, as the load's :class:`DirectoryTree` names it (the digests are for no other)."""
         self._process = process
         self._receiver = receiver
+        self._hold = hold
+        """The writing end of the pipe a held worker waits on (:meth:`release`); None once it runs."""
         self._taken: dict[str, tuple[int, str]] | None = None
+
+    def release(self) -> None:
+        """Let a worker started held begin hashing (nothing for one that already runs)."""
+        if self._hold is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._hold, b"g")
+            self._let_go()
+
+    def _let_go(self) -> None:
+        if self._hold is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._hold)  # a worker still held reads the end of the pipe and leaves
+            self._hold = None
 
     def take(self) -> Mapping[str, tuple[int, str]]:
         """Path → (size, blob id) of every unit file the worker could read; waits for it to finish.
@@ -92,23 +107,43 @@ class UnitDigests:
 
     def close(self) -> None:
         """Stop the worker if it still runs (the check failed first) and release the pipe."""
+        self._let_go()
         if self._process.is_alive() and self._taken is None:
             self._process.terminate()
         self._process.join()
         self._receiver.close()
 
 
-def start_digests(root: Path, limits: Limits, paths: list[str] | None = None) -> UnitDigests | None:
+def start_digests(
+    root: Path, limits: Limits, paths: list[str] | None = None, *, held: bool = False
+) -> UnitDigests | None:
     """Start hashing the unit files under ``root/mprcontents`` (``paths``: these files of ``root``
-    only); None where that cannot help (no unit folder, one core, no ``fork``)."""
+    only); None where that cannot help (no unit folder, one core, no ``fork``).
+
+    ``held``: the worker waits for :meth:`UnitDigests.release` before it reads a file. A check forks it
+    before HEAD's load, while this process is small, and lets it go after: forked after the load, the
+    worker shares every page of HEAD's model, and each page the parent then touches (an object's
+    reference count is a write) is copied first: HEAD's index at scale took 0.45 s instead of 0.23 s.
+    """
     if not can_fork() or not (root / UNIT_FOLDER).is_dir():
         return None
-    process, receiver = fork_worker(_digest, root, limits, paths)
-    return UnitDigests(root, process, receiver)
+    wait, hold = os.pipe() if held else (None, None)
+    try:
+        process, receiver = fork_worker(_digest, root, limits, paths, wait, hold)
+    finally:
+        if wait is not None:
+            os.close(wait)  # the worker's own copy is the one it waits on
+    return UnitDigests(root, process, receiver, hold)
 
 
-def _digest(sender: Any, root: Path, limits: Limits, paths: list[str] | None) -> None:
-    """In the forked worker: read and hash every unit file it may, and send the digests in one message."""
+def _digest(sender: Any, root: Path, limits: Limits, paths: list[str] | None, wait: int | None,
+            hold: int | None) -> None:
+    """In the forked worker: wait to be let go if held, then read and hash every unit file it may, and
+    send the digests in one message."""
+    if wait is not None and hold is not None:
+        os.close(hold)  # only the parent's copy may keep the pipe open
+        if os.read(wait, 1) != b"g":
+            return  # the parent closed it without letting go: the check ended first
     with contextlib.suppress(BaseException):  # the parent then reads every file itself
         sender.send(unit_digests(root, limits, paths))
 
