@@ -414,14 +414,15 @@ def _pack_names(folder: Path, build: str | None = None) -> list[str]:
 
 def _valid_rows(rows: bytes, pack_size: int) -> list[tuple[bytes, int, int]]:
     """The rows of an index whose CRC holds and whose record lies inside the pack as it is now."""
-    valid: list[tuple[bytes, int, int]] = []
     view = memoryview(rows)
     size = _ROW.size
-    for start in range(0, len(rows) - size + 1, size):
-        key, offset, length, crc = _ROW.unpack_from(rows, start)
-        if crc == zlib.crc32(view[start : start + size - 4]) and offset + length <= pack_size:
-            valid.append((key, offset, length))
-    return valid
+    whole = len(rows) - len(rows) % size
+    crc32 = zlib.crc32
+    return [
+        (key, offset, length)
+        for start, (key, offset, length, crc) in zip(range(0, whole, size), _ROW.iter_unpack(view[:whole]), strict=True)
+        if crc == crc32(view[start : start + size - 4]) and offset + length <= pack_size
+    ]
 
 
 def _read_at(descriptor: int, length: int, offset: int) -> bytes:

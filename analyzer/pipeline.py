@@ -185,7 +185,7 @@ def prepare(snapshot: Snapshot, like: Prepared | None = None, store: UnitStore |
     return Prepared(snapshot=snapshot, index=index, graph=graph, native=_native(graph, snapshot, store))
 
 
-NATIVE_RECORD_FORMAT = 1
+NATIVE_RECORD_FORMAT = 2
 """Bump when the layout of a native findings record changes."""
 
 

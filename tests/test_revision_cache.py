@@ -428,13 +428,14 @@ def test_a_damaged_native_findings_record_is_worked_out_again(tmp_path: Path) ->
     [
         None,
         (),
-        (True, (), (), (), ()),
-        ("yes", (), (), (), (), ()),
-        (True, [], (), (), (), ()),
-        (True, (1,), (), (), (), ()),
-        (True, (), (), (), (("id", "Name", "All"),), ()),
-        (True, (), (), (), (("id", "Name", "All", "yes"),), ()),
-        (True, (), (), (), ((1, "Name", "All", True),), ()),
+        (True, (), (), (), (), ()),
+        ("yes", (), (), (), (), (), ()),
+        (True, [], (), (), (), (), ()),
+        (True, (1,), (), (), (), (), ()),
+        (True, (), (), (), (("id", "Name", "All"),), (), ()),
+        (True, (), (), (), (("id", "Name", "All", "yes"),), (), ()),
+        (True, (), (), (), ((1, "Name", "All", True),), (), ()),
+        (True, (), (), (), (), (), (None,)),
     ],
 )
 def test_native_findings_rows_of_another_shape_are_refused(tmp_path: Path, rows: object) -> None:

@@ -287,6 +287,10 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
                 owner, _child = _association_ends(mg, named.id)
                 if owner in synced:
                     associations.add(named.id)
+    called: set[str] = set()
+    for unit_id, targets in doc_links.items():
+        if unit_types.get(unit_id) == NANOFLOW:
+            called.update(target for target in targets if unit_types.get(target) == MICROFLOW)
     found = NativeFindings(
         has_native_profile=bool(profiles),
         native_layouts=layouts,
@@ -294,16 +298,17 @@ def analyze_native(mg: ModelGraph) -> NativeFacts:
         reached_documents=frozenset(reached),
         synced_entities=tuple(synced[entity_id] for entity_id in sorted(synced)),
         synced_associations=frozenset(associations),
+        microflows_called_from_nanoflows=frozenset(called),
     )
-    return _facts(mg, found, (doc_links, doc_targets, referrers))
+    return _facts(found, (doc_links, doc_targets, referrers))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NativeFindings:
     """The part of :class:`NativeFacts` that takes looking into the model (the native pages, what the
-    native profile reaches, the synced entities and associations: 0.1-0.2 s for a large app); the
-    rest is read off the graph. Equal snapshots have equal findings, so they may be kept and put back
-    (:func:`findings_rows`, :func:`native_facts_from`)."""
+    native profile reaches, the synced entities and associations, the microflows nanoflows call:
+    0.1-0.2 s for a large app); the rest is read off the graph. Equal snapshots have equal findings, so
+    they may be kept and put back (:func:`findings_rows`, :func:`native_facts_from`)."""
 
     has_native_profile: bool
     native_layouts: frozenset[str]
@@ -312,20 +317,15 @@ class NativeFindings:
     synced_entities: tuple[SyncedEntity, ...]
     """By entity id."""
     synced_associations: frozenset[str]
+    microflows_called_from_nanoflows: frozenset[str]
 
 
 def _facts(
-    mg: ModelGraph,
     found: NativeFindings,
     links: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], Mapping[str, frozenset[str]]],
 ) -> NativeFacts:
     """The native facts of a graph, from its findings and its document links (:func:`_links`)."""
     doc_links, doc_targets, referrers = links
-    unit_types = mg.index.unit_types
-    called: set[str] = set()
-    for unit_id, targets in doc_links.items():
-        if unit_types.get(unit_id) == NANOFLOW:
-            called.update(target for target in targets if unit_types.get(target) == MICROFLOW)
     reached = found.reached_documents
     return NativeFacts(
         has_native_profile=found.has_native_profile,
@@ -334,7 +334,7 @@ def _facts(
         reached_documents=reached,
         synced_entities=MappingProxyType({synced.entity_id: synced for synced in found.synced_entities}),
         synced_associations=found.synced_associations,
-        microflows_called_from_nanoflows=frozenset(called),
+        microflows_called_from_nanoflows=found.microflows_called_from_nanoflows,
         referrers=referrers,
         reached_referrers=MappingProxyType(
             _turned((unit_id, doc_targets[unit_id]) for unit_id in sorted(reached) if unit_id in doc_targets)
@@ -355,6 +355,7 @@ def findings_rows(facts: NativeFacts) -> tuple[Any, ...]:
             for synced in facts.synced_entities.values()
         ),
         tuple(sorted(facts.synced_associations)),
+        tuple(sorted(facts.microflows_called_from_nanoflows)),
     )
 
 
@@ -362,8 +363,8 @@ def native_facts_from(mg: ModelGraph, rows: Any) -> NativeFacts:
     """What :func:`analyze_native` gives for this graph, its findings taken from ``rows`` as
     :func:`findings_rows` made them for an equal snapshot; ValueError when they are not such rows."""
     try:
-        profile, layouts, pages, reached, synced, associations = rows
-        ids = (layouts, pages, reached, associations)
+        profile, layouts, pages, reached, synced, associations, called = rows
+        ids = (layouts, pages, reached, associations, called)
         if not isinstance(profile, bool) or not all(isinstance(part, tuple) for part in (*ids, synced)):
             raise ValueError("rows of another shape")
         if not all(isinstance(element_id, str) for part in ids for element_id in part):
@@ -389,8 +390,9 @@ def native_facts_from(mg: ModelGraph, rows: Any) -> NativeFacts:
         reached_documents=frozenset(reached),
         synced_entities=entities,
         synced_associations=frozenset(associations),
+        microflows_called_from_nanoflows=frozenset(called),
     )
-    return _facts(mg, found, _links(mg))
+    return _facts(found, _links(mg))
 
 
 def _may_link_into(mg: ModelGraph, unit_id: str, units: frozenset[str]) -> bool:
