@@ -289,14 +289,17 @@ def _names_of(models: tuple[UnitModel, ...]) -> _Names:
     units: dict[str, str] = {}
     twice: set[str] = set()
     total = 0
+    first = names.setdefault
     for model in models:
-        unit_id = model.unit_id
         entries = model.outline.named
+        if not entries:
+            continue
+        unit_id = model.unit_id
         total += len(entries)
         for entry in entries:
-            element_id = entry.id
-            if names.setdefault(entry.qualified_name, element_id) != element_id:
-                twice.add(entry.qualified_name)  # held before (or an id held twice: see below)
+            element_id, _, qualified_name, _ = entry  # unpacked, not four attribute look-ups (108,857 at scale)
+            if first(qualified_name, element_id) != element_id:
+                twice.add(qualified_name)  # held before (or an id held twice: see below)
             named[element_id] = entry
             units[element_id] = unit_id
     holders: dict[str, tuple[tuple[str, int, str], ...]] = {}

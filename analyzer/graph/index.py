@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
-from operator import attrgetter, lt
+from operator import attrgetter, itemgetter, lt
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -37,6 +37,8 @@ building them anew costs no more."""
 _Picked = TypeVar("_Picked")
 _UNIT_ID = attrgetter("unit_id")
 _CONTAINER = attrgetter("container")
+_ID = itemgetter(0)
+"""A :class:`NamedElement`'s id (its first field), taken in C."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,8 @@ class ElementLookup(Mapping[str, ModelElement]):
         for model in models:
             outline = model.outline
             named[outline.root_id] = model
-            named.update(dict.fromkeys((entry.id for entry in outline.named), model))
+            if outline.named:
+                named.update(dict.fromkeys(map(_ID, outline.named), model))  # ids taken in C, not a generator
             held += _held(outline)
         self._named = named
         self._distinct = held == len(named)  # no root or named id held by two units: a patch may follow
