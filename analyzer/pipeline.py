@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
-import hashlib
 import marshal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,15 @@ from analyzer.graph.index import SnapshotIndex, index_snapshot
 from analyzer.graph.queries import NativeFacts, analyze_native, findings_rows, native_facts_from
 from analyzer.load.config import find_config, read_config
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
-from analyzer.load.memo import Progress, ReadMemo, UnitStore, code_fingerprint, open_record, seal_record
+from analyzer.load.memo import (
+    Progress,
+    ReadMemo,
+    UnitStore,
+    code_fingerprint,
+    open_record,
+    record_key,
+    seal_record,
+)
 from analyzer.load.rules import read_rule_files
 from analyzer.load.sources import load_source, read_ahead
 from analyzer.model.changes import Change, ChangeKind, PropertyChange
@@ -204,8 +211,7 @@ def _native(graph: ModelGraph, snapshot: Snapshot, store: UnitStore | None) -> N
     content = snapshot.source.content_key
     if store is None or content is None:
         return analyze_native(graph)
-    text = f"mxota native {NATIVE_RECORD_FORMAT} {_graph_fingerprint()}\0{content}"
-    key = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    key = record_key("native", NATIVE_RECORD_FORMAT, _graph_fingerprint(), content)
     record = store.get_revision(key)
     if record is not None:
         try:

@@ -140,6 +140,14 @@ def store_key(blob: str, unit_id: str) -> str:
     return digest.hexdigest()
 
 
+def record_key(kind: str, version: int, code: str, *parts: str) -> str:
+    """The store key of a record of more than one unit's outline (a revision, a widget package, a tree's
+    native findings): its kind and layout version, the fingerprint of the code that wrote it, and what
+    it was made of, so a record is only ever read by code that would have made the same one."""
+    text = "\0".join((f"mxota {code} {kind} {version}", *parts))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def encode_record(type_name: str, name: object, place: UnitPlace, outline: UnitOutline) -> bytes:
     """A unit's root type and name, its place and its outline, as ``marshal`` bytes (plain values only).
 

@@ -42,7 +42,7 @@ from lxml import etree
 from analyzer.errors import InputError
 from analyzer.load.files import DirectoryTree, FileTree, ZipTree, one_line
 from analyzer.load.limits import Limits
-from analyzer.load.memo import ReadMemo, loader_fingerprint, open_record, seal_record
+from analyzer.load.memo import ReadMemo, loader_fingerprint, open_record, record_key, seal_record
 from analyzer.load.safe_xml import parse_xml
 from analyzer.model.native import (
     AssetRef,
@@ -278,8 +278,7 @@ def widget_key(key: tuple[str, str], limits: Limits) -> str:
     this path, under these limits, by this code: a package is parsed once, not in every run (76
     packages of a large app: 0.1 s of every load of a folder, 0.15 s with reading them from git)."""
     path, content = key
-    text = f"mxota {loader_fingerprint()} widget {WIDGET_RECORD_FORMAT}\0{content}\0{path}\0{astuple(limits)!r}"
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    return record_key("widget", WIDGET_RECORD_FORMAT, loader_fingerprint(), content, path, repr(astuple(limits)))
 
 
 def encode_widget_package(package: WidgetPackage) -> bytes:

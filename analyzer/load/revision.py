@@ -20,13 +20,12 @@ or one whose units the store no longer holds, is a miss: the revision is read as
 from __future__ import annotations
 
 import functools
-import hashlib
 import marshal
 from dataclasses import astuple, dataclass
 from typing import Any, NamedTuple
 
 from analyzer.load.limits import Limits
-from analyzer.load.memo import UnitPlace, loader_fingerprint, open_record, seal_record, slot_setters
+from analyzer.load.memo import UnitPlace, loader_fingerprint, open_record, record_key, seal_record, slot_setters
 from analyzer.model.native import NativeSetting
 from analyzer.model.snapshot import MprFormat, SideFile, SnapshotMeta, Unit, unit_file
 
@@ -39,8 +38,7 @@ MAX_REVISION_BYTES = 1 << 30
 
 def revision_key(tree_id: str, limits: Limits) -> str:
     """The store key of a revision's record: its tree, the limits it was read under, the reading code."""
-    text = f"mxota {loader_fingerprint()} revision {REVISION_FORMAT}\0{tree_id}\0{astuple(limits)!r}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return record_key("revision", REVISION_FORMAT, loader_fingerprint(), tree_id, repr(astuple(limits)))
 
 
 class RevisionUnit(NamedTuple):
