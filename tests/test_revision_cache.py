@@ -3,15 +3,20 @@ the same snapshot, the same reports, and anything amiss with the record is a mis
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import shutil
+import sqlite3
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import analyzer.load.mpr as mpr_module
 import analyzer.load.native as native_module
 import analyzer.load.revision as revision_module
 import analyzer.load.sources as sources_module
@@ -29,6 +34,8 @@ from analyzer.model.native import NativeSetting
 from analyzer.model.snapshot import MprFormat, SideFile, Snapshot, SnapshotMeta, Unit, unit_file
 from analyzer.pipeline import CheckOptions, Prepared, prepare, run_check
 from analyzer.report.json_report import render_json
+from fixtures.builder import edit, field_service_1_0, write_app
+from fixtures.scenarios import SCENARIOS_BY_NAME
 from tests.conftest import corpus_revisions
 from tests.test_fast_paths import TODAY, commit_revisions, report, scenario_repo
 
@@ -174,6 +181,117 @@ def test_a_revision_record_is_kept_per_limits_and_reading_code(
     monkeypatch.setattr(revision_module, "loader_fingerprint", lambda: "another reader")
     load_source(HEAD, cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
     assert calls == ["ls-tree", "tables"] * 2
+
+
+def _pair_repo(tmp_path: Path, case: str) -> Path:
+    """A repository of two revisions: a scenario's, or an edit no scenario makes: a page moved to another
+    folder; a page's containment changed in the Unit table; one unit file changed (to bytes of the same
+    size) and the ``.mpr`` left as it was, ContentsHash and all."""
+    if case in SCENARIOS_BY_NAME:
+        return scenario_repo(tmp_path, case)
+    before = field_service_1_0()
+    mpr = write_app(before, tmp_path / "before")
+    if case == "page-moved":
+        moved = edit.update_document(before, "FieldService.WorkOrderList", lambda page: replace(page, folder="Logic"))
+        write_app(moved, tmp_path / "after")
+    elif case == "containment-changed":
+        shutil.copytree(tmp_path / "before", tmp_path / "after")
+        with contextlib.closing(sqlite3.connect(tmp_path / "after" / mpr.name)) as tables, tables:
+            (unit,) = tables.execute("select UnitID from Unit where ContainmentName = 'Documents' limit 1").fetchone()
+            tables.execute("update Unit set ContainmentName = 'Elsewhere' where UnitID = ?", (unit,))
+    else:
+        write_app(edit.rename_attribute(before, "FieldService.WorkOrder.Title", "Topic"), tmp_path / "edited")
+        shutil.copytree(tmp_path / "before", tmp_path / "after")
+        changed = [
+            path.relative_to(tmp_path / "edited")
+            for path in (tmp_path / "edited").rglob("*.mxunit")
+            if path.read_bytes() != (tmp_path / "before" / path.relative_to(tmp_path / "edited")).read_bytes()
+        ]
+        assert changed
+        assert (tmp_path / "edited" / changed[0]).stat().st_size == (tmp_path / "before" / changed[0]).stat().st_size
+        shutil.copyfile(tmp_path / "edited" / changed[0], tmp_path / "after" / changed[0])
+    repo = tmp_path / "repo"
+    commit_revisions(repo, [tmp_path / "before", tmp_path / "after"])
+    return repo
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "c8-offline-module-renamed",
+        "a8-js-only-module-added",
+        "a3-page-renamed",
+        "c1-synced-entity-removed",
+        "page-moved",
+        "containment-changed",
+        "unit-file-changed-alone",
+    ],
+)
+def test_a_new_tree_beside_a_known_one_walks_only_the_units_they_do_not_hold_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """The first check of a new commit: the cache knows BASE only. HEAD's load takes each unit BASE
+    holds alike (blob, row, containers) from BASE's revision, unwalked, and is the load of HEAD alone.
+
+    A unit whose bytes, row or place changed is walked; so may be a unit inside one (a renamed module's
+    documents keep their bytes but not their qualified names), and nothing else. A unit file changed
+    under an unchanged ``.mpr`` is walked too: its ContentsHash is not taken for its bytes."""
+    repo = _pair_repo(tmp_path, case)
+    cache = tmp_path / "cache"
+    load_source("git:HEAD~1:app", cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
+    plain_base, plain = load_source("git:HEAD~1:app", cwd=repo), load_source(HEAD, cwd=repo)
+    walked: list[str] = []
+    walk = mpr_module._UnitWalk._walk
+
+    def noted(self: mpr_module._UnitWalk, row: mpr_module.UnitRow, *args: Any) -> UnitPlace:
+        walked.append(row.id)
+        return walk(self, row, *args)
+
+    monkeypatch.setattr(mpr_module._UnitWalk, "_walk", noted)
+    memo = ReadMemo(store=DiskUnitStore(cache))
+    load_source("git:HEAD~1:app", cwd=repo, memo=memo)  # from its revision record
+    assert walked == []
+    head = load_source(HEAD, cwd=repo, memo=memo)
+    assert head == plain and _built(head) == _built(plain)
+    before = {
+        unit.id: (unit, model.outline)
+        for unit, model in zip(plain_base.units, plain_base.elements.models, strict=True)
+    }
+    rows = {unit.id: unit for unit in plain.units}
+    must = {
+        unit.id
+        for unit, model in zip(plain.units, plain.elements.models, strict=True)
+        if before.get(unit.id) != (unit, model.outline)
+    }
+
+    def inside_a_changed_unit(unit: Unit) -> bool:
+        seen: set[str] = set()
+        container = unit.container
+        while container is not None and container in rows and container not in seen:
+            if container in must:
+                return True
+            seen.add(container)
+            container = rows[container].container
+        return False
+
+    may = must | {unit.id for unit in plain.units if inside_a_changed_unit(unit)}
+    assert must and must <= set(walked) <= may
+    assert len(walked) == len(set(walked)) < len(plain.units)
+
+
+@pytest.mark.parametrize("scenario", ["c8-offline-module-renamed", "a3-page-renamed"])
+def test_a_check_whose_cache_knows_the_base_only_reports_as_the_plain_path(tmp_path: Path, scenario: str) -> None:
+    """As docs/ci.md runs the gate: a known ``git:`` BASE against a new commit, or the working folder."""
+    repo = scenario_repo(tmp_path, scenario)
+    cache = tmp_path / "cache"
+    load_source("git:HEAD~1:app", cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
+    for head in (HEAD, "app"):
+        known_base = tmp_path / f"known-base-{len(head)}"
+        shutil.copytree(cache, known_base)
+        options = CheckOptions(
+            base="git:HEAD~1:app", head=head, cwd=repo, today=TODAY, unit_store=DiskUnitStore(known_base)
+        )
+        assert render_json(run_check(options)) == report("git:HEAD~1:app", head, repo, reuse=False)
 
 
 @pytest.mark.parametrize("scenario", ["c8-offline-module-renamed", "c1-synced-attribute-removed"])

@@ -318,6 +318,8 @@ class _UnitWalk:
         """Unit id → bytes and blob id of units read ahead to decide the split (walked from these)."""
         self.places: dict[str, tuple[str | None, UnitPlace]] = {}
         """Unit id → the key its bytes had (None: none computed) and its place, for a revision record."""
+        self.lent: dict[str, tuple[RevisionUnit, UnitModel]] = {}
+        """Unit id → the unit a revision read before in this run holds alike, and its model (not walked)."""
         self.element_count = 0
         self._done = 0
         self._current: UnitRow | None = None
@@ -334,26 +336,31 @@ class _UnitWalk:
         # not proof that a file is intact, and a broken unit must stop the check, not pass for its twin.
         blobs = self.blobs = {row.id: self._content_key(paths[row.id]) for row in order}
         self._total_units, self._total_bytes = len(order), sum(sizes.values())
+        lent = self.lent = self._lend(order)
+        rest = [row for row in order if row.id not in lent] if lent else order
         splittable = self._total_bytes >= SPLIT_MIN_BYTES and can_fork()
-        keys = dict(blobs)
+        keys = {row.id: blobs[row.id] for row in rest}
         if splittable and self.memo is not None and self.memo.may_know() and not self.v1:
             # Which units must be decoded decides the split: hash the files the tree has no blob id
             # for first (a read from the page cache), so units the memo or cache holds stay here.
-            self._hash_first([row for row in order if blobs[row.id] is None], keys)
+            self._hash_first([row for row in rest if blobs[row.id] is None], keys)
         known = self.known = {
             unit_id: key
             for unit_id, key in keys.items()
             if key is not None and self.memo is not None and self.memo.knows(key, unit_id)
         }
         containers = {row.container for row in order if row.container is not None and row.container != row.id}
-        leaves = [row for row in order if row.id not in known and row.id not in containers]
+        leaves = [row for row in rest if row.id not in known and row.id not in containers]
         if splittable and sum(sizes[row.id] for row in leaves) >= SPLIT_MIN_BYTES:
-            self._run_split(order, leaves)
+            self._run_split(rest, leaves)
         else:
-            self._serial(order)
+            self._serial(rest)
         if self.element_count > self.limits.max_elements:
             raise too_many_elements(self.location, self.limits)
-        units = tuple(self._unit(self.rows[unit_id], paths[unit_id]) for unit_id in sorted(self.walked))
+        units = tuple(
+            lent[unit_id][0].unit if unit_id in lent else self._unit(self.rows[unit_id], paths[unit_id])
+            for unit_id in sorted(self.walked)
+        )
         elements = ElementSequence(self.walked[unit_id] for unit_id in sorted(self.walked))
         return WalkedUnits(units, elements, self._revision(units))
 
@@ -362,7 +369,12 @@ class _UnitWalk:
         if self.v1 or not self.tree.stable:
             return None
         kept: list[RevisionUnit] = []
+        lent = self.lent
         for unit in units:
+            lending = lent.get(unit.id)
+            if lending is not None:
+                kept.append(lending[0])
+                continue
             blob, place = self.places[unit.id]
             if blob is None or blob != self.blobs.get(unit.id):
                 return None
@@ -371,6 +383,57 @@ class _UnitWalk:
             name = self.roots[unit.id][1]
             kept.append(RevisionUnit(unit, blob, self.sizes[unit.id], place, name if isinstance(name, str) else None))
         return tuple(kept)
+
+    def _lend(self, order: list[UnitRow]) -> dict[str, tuple[RevisionUnit, UnitModel]]:
+        """Take the units that the revision the memo lends from (``ReadMemo.lending``) holds alike as its
+        load left them, with their models, unwalked: the same blob and row, under containers it holds
+        alike too. Returns them by unit id; the others are walked after, in order. (The revision's key
+        holds the limits, so its places have this walk's depth limit; MPR v2 keeps a unit's file by its
+        id, so the path is the same too.)
+
+        A unit's place depends only on its row, its root's type and the names of its containers up to
+        its module, so such a unit has the same place, outline and model: a new HEAD beside a known BASE
+        (the first check of a new commit) takes all its units but the changed ones so, and its index,
+        graph and diff meet the very same objects (``analyzer.graph``).
+        """
+        memo = self.memo
+        if memo is None or not memo.lending[0] or self.v1:
+            return {}
+        revision, models = memo.lending
+        lending: dict[str, tuple[RevisionUnit, UnitModel]] = {
+            kept.unit.id: (kept, model) for kept, model in zip(revision, models, strict=True)
+        }
+        sizes, blobs = self.sizes, self.blobs
+        roots, walked, places = self.roots, self.walked, self.places
+        lent: dict[str, tuple[RevisionUnit, UnitModel]] = {}
+        for row in order:  # containers first: a unit's container is decided before it
+            found = lending.get(row.id)
+            if found is None:
+                continue
+            kept, model = found
+            unit = kept.unit
+            container = None if row.container in (None, row.id) else row.container
+            if (
+                kept.blob != blobs[row.id]
+                or (container is not None and container not in lent)
+                or unit.container != container
+                or unit.containment != row.containment
+                or unit.contents_hash != row.contents_hash
+            ):
+                continue
+            lent[row.id] = found
+            roots[row.id] = (unit.type, kept.name)
+            walked[row.id] = model
+            places[row.id] = (kept.blob, kept.place)
+        memo.hits += len(lent)
+        self.element_count += sum(model.outline.count for _, model in lent.values())
+        self._read_bytes += sum(sizes[unit_id] for unit_id in lent)
+        if self._read_bytes > self.limits.max_model_bytes:
+            raise model_too_large(self.location, self.limits)
+        if self.element_count > self.limits.max_elements:
+            raise too_many_elements(self.location, self.limits)
+        self._tell(len(lent))
+        return lent
 
     def _hash_first(self, rows: list[UnitRow], keys: dict[str, str | None]) -> None:
         """Key ``rows`` by the hash of their bytes before the walk; in an app folder a forked worker
