@@ -227,19 +227,24 @@ def _pair_repo(tmp_path: Path, case: str) -> Path:
         "unit-file-changed-alone",
     ],
 )
-def test_a_new_tree_beside_a_known_one_walks_only_the_units_they_do_not_hold_alike(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+@pytest.mark.parametrize("lender", ["BASE from the cache", "HEAD walked"])
+def test_a_tree_read_after_another_walks_only_the_units_they_do_not_hold_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, lender: str
 ) -> None:
-    """The first check of a new commit: the cache knows BASE only. HEAD's load takes each unit BASE
-    holds alike (blob, row, containers) from BASE's revision, unwalked, and is the load of HEAD alone.
+    """The first check of a new commit, whose cache knows BASE only: HEAD's load takes each unit BASE
+    holds alike (blob, row, containers) from BASE's revision record, unwalked. Without a cache, BASE's
+    load takes them so from HEAD's walk. Either way the second load is the load of its tree alone.
 
     A unit whose bytes, row or place changed is walked; so may be a unit inside one (a renamed module's
     documents keep their bytes but not their qualified names), and nothing else. A unit file changed
     under an unchanged ``.mpr`` is walked too: its ContentsHash is not taken for its bytes."""
     repo = _pair_repo(tmp_path, case)
     cache = tmp_path / "cache"
-    load_source("git:HEAD~1:app", cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
-    plain_base, plain = load_source("git:HEAD~1:app", cwd=repo), load_source(HEAD, cwd=repo)
+    first, second = ("git:HEAD~1:app", HEAD) if lender.startswith("BASE") else (HEAD, "git:HEAD~1:app")
+    plain_first, plain = load_source(first, cwd=repo), load_source(second, cwd=repo)
+    memo = ReadMemo(store=DiskUnitStore(cache)) if lender.startswith("BASE") else ReadMemo()
+    if memo.store is not None:
+        load_source(first, cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
     walked: list[str] = []
     walk = mpr_module._UnitWalk._walk
 
@@ -248,14 +253,14 @@ def test_a_new_tree_beside_a_known_one_walks_only_the_units_they_do_not_hold_ali
         return walk(self, row, *args)
 
     monkeypatch.setattr(mpr_module._UnitWalk, "_walk", noted)
-    memo = ReadMemo(store=DiskUnitStore(cache))
-    load_source("git:HEAD~1:app", cwd=repo, memo=memo)  # from its revision record
-    assert walked == []
-    head = load_source(HEAD, cwd=repo, memo=memo)
-    assert head == plain and _built(head) == _built(plain)
+    load_source(first, cwd=repo, memo=memo)  # from its revision record, or walked whole
+    assert len(walked) == (0 if memo.store is not None else len(plain_first.units))
+    walked.clear()
+    loaded = load_source(second, cwd=repo, memo=memo)
+    assert loaded == plain and _built(loaded) == _built(plain)
     before = {
         unit.id: (unit, model.outline)
-        for unit, model in zip(plain_base.units, plain_base.elements.models, strict=True)
+        for unit, model in zip(plain_first.units, plain_first.elements.models, strict=True)
     }
     rows = {unit.id: unit for unit in plain.units}
     must = {

@@ -351,8 +351,8 @@ class ReadMemo:
     revision_rows: dict[tuple[object, ...], Any] = field(default_factory=dict)
     """The units of the ``git:`` revision records decoded so far (``analyzer.load.revision.RevisionRows``)."""
     lending: tuple[tuple[Any, ...], tuple[UnitModel, ...]] = ((), ())
-    """The units (``analyzer.load.revision.RevisionUnit``) of the last ``git:`` revision this run took
-    whole from the store, and their models in the same order: a tree walked after it takes each unit it
+    """The units (``analyzer.load.revision.RevisionUnit``) of the last ``git:`` tree this run read, from
+    the store or walked, and their models in the same order: a tree walked after it takes each unit it
     holds alike from there, unwalked (``analyzer.load.mpr``)."""
     hits: int = 0
     """How many units were taken from the memo instead of decoded (benchmarks print it)."""

@@ -279,7 +279,9 @@ def units_from_revision(
         models.append(model)
     if progress is not None:
         progress(len(revision), len(revision), size, size)
-    return WalkedUnits(tuple(kept.unit for kept in revision), ElementSequence(models), revision)
+    elements = ElementSequence(models)
+    memo.lending = (revision, elements.models)
+    return WalkedUnits(tuple(kept.unit for kept in revision), elements, revision)
 
 
 class _UnitWalk:
@@ -362,7 +364,10 @@ class _UnitWalk:
             for unit_id in sorted(self.walked)
         )
         elements = ElementSequence(self.walked[unit_id] for unit_id in sorted(self.walked))
-        return WalkedUnits(units, elements, self._revision(units))
+        revision = self._revision(units)
+        if self.memo is not None and revision is not None:
+            self.memo.lending = (revision, elements.models)  # a tree read next lends its units from here
+        return WalkedUnits(units, elements, revision)
 
     def _revision(self, units: tuple[Unit, ...]) -> tuple[RevisionUnit, ...] | None:
         """What a revision record keeps of each unit, when the tree named every unit's blob."""
@@ -392,9 +397,10 @@ class _UnitWalk:
         id, so the path is the same too.)
 
         A unit's place depends only on its row, its root's type and the names of its containers up to
-        its module, so such a unit has the same place, outline and model: a new HEAD beside a known BASE
-        (the first check of a new commit) takes all its units but the changed ones so, and its index,
-        graph and diff meet the very same objects (``analyzer.graph``).
+        its module, so such a unit has the same place, outline and model. A new HEAD beside a BASE the
+        cache knows (the first check of a new commit) takes all its units but the changed ones so, and
+        without a cache a ``git:`` BASE takes them from HEAD's walk; the index, graph and diff then meet
+        the very same objects (``analyzer.graph``).
         """
         memo = self.memo
         if memo is None or not memo.lending[0] or self.v1:

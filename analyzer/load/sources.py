@@ -256,7 +256,6 @@ def _known_revision(key: str, repo: Path, source: SourceInfo, reading: _Reading)
     walked = units_from_revision(revision.units, tree, source.location, reading.limits, memo, reading.progress)
     if walked is None:
         return None
-    memo.lending = (revision.units, walked.elements.models)
     return Snapshot(
         meta=revision.meta,
         units=walked.units,
