@@ -321,7 +321,7 @@ class _UnitWalk:
         self.places: dict[str, tuple[str | None, UnitPlace]] = {}
         """Unit id → the key its bytes had (None: none computed) and its place, for a revision record."""
         self.lent: dict[str, tuple[RevisionUnit, UnitModel]] = {}
-        """Unit id → the unit a revision read before in this run holds alike, and its model (not walked)."""
+        """Unit id → the unit the tree read before in this run holds alike, and its model (not walked)."""
         self.element_count = 0
         self._done = 0
         self._current: UnitRow | None = None
@@ -392,9 +392,9 @@ class _UnitWalk:
     def _lend(self, order: list[UnitRow]) -> dict[str, tuple[RevisionUnit, UnitModel]]:
         """Take the units that the revision the memo lends from (``ReadMemo.lending``) holds alike as its
         load left them, with their models, unwalked: the same blob and row, under containers it holds
-        alike too. Returns them by unit id; the others are walked after, in order. (The revision's key
-        holds the limits, so its places have this walk's depth limit; MPR v2 keeps a unit's file by its
-        id, so the path is the same too.)
+        alike too. Returns them by unit id; the others are walked after, in order. (A run reads both
+        trees under the same limits, and a revision record's key holds them, so its places have this
+        walk's depth limit; MPR v2 keeps a unit's file by its id, so the path is the same too.)
 
         A unit's place depends only on its row, its root's type and the names of its containers up to
         its module, so such a unit has the same place, outline and model. A new HEAD beside a BASE the
