@@ -290,8 +290,8 @@ def test_a_check_whose_cache_knows_the_base_only_reports_as_the_plain_path(tmp_p
     repo = scenario_repo(tmp_path, scenario)
     cache = tmp_path / "cache"
     load_source("git:HEAD~1:app", cwd=repo, memo=ReadMemo(store=DiskUnitStore(cache)))
-    for head in (HEAD, "app"):
-        known_base = tmp_path / f"known-base-{len(head)}"
+    for number, head in enumerate((HEAD, "app")):
+        known_base = tmp_path / f"known-base-{number}"
         shutil.copytree(cache, known_base)
         options = CheckOptions(
             base="git:HEAD~1:app", head=head, cwd=repo, today=TODAY, unit_store=DiskUnitStore(known_base)
