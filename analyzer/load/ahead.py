@@ -19,7 +19,6 @@ hash the worker saw (the folder changed while the check ran).
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -47,6 +46,8 @@ def fork_worker(work: Callable[..., None], *args: object) -> tuple[Any, Any]:
     shutdown, no flushing of streams whose locks another thread of the parent (the progress bar's)
     may have held at the fork.
     """
+    import multiprocessing  # here: a check that forks no worker does without it (7 ms to import)
+
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_leave_after, args=(work, sender, *args), daemon=True)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analyzer.errors import InputError
-from analyzer.load import xml_snapshot
 from analyzer.load.ahead import UnitDigests, start_digests
 from analyzer.load.files import DirectoryTree, FileTree, GitTree, ZipTree, run_git
 from analyzer.load.limits import DEFAULT_LIMITS, Limits
@@ -135,6 +134,8 @@ def _load(spec: str, base: Path, reading: _Reading) -> Snapshot:
     if head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)) or path.suffix.lower() == ".mpk":
         return _load_package(path, spec, reading)
     if path.suffix.lower() == ".xml" or head.lstrip().startswith(b"<"):
+        from analyzer.load import xml_snapshot  # here: most checks read no XML snapshot (7 ms to import)
+
         return xml_snapshot.read_snapshot_file(path, spec, limits)
     raise InputError(spec, "is not an app directory, .mpr, .mpk, git: revision or XML snapshot")
 
