@@ -12,7 +12,8 @@ ratio to the floor, mxota's peak RSS, and the same for a one-unit change read th
 (no cache, a warm cache, a cache that knows only the base revision), and for ``git:HEAD~1`` against
 the repository's working folder (the pull-request gate of docs/ci.md).
 This machine is shared and its speed drifts by tens of percent within minutes: every measurement is
-taken in rounds, one after the other, and each ratio is between runs of the same round.
+taken in rounds, one after the other, and each ratio is between runs of the same round; each round also
+says how much of a second core the machine gave it (:func:`second_core`).
 """
 
 from __future__ import annotations
@@ -218,6 +219,32 @@ def floor(*apps: Path) -> float:
 Run = tuple[float, int, int]
 """One ``mxota check``: wall seconds, exit code, peak RSS in KiB."""
 
+_BUSY = "for _ in range(6_000_000): pass"
+
+
+SECOND_CORE_TAKEN = 0.85
+"""Below this :func:`second_core` share, a round is said to have run with its second core taken."""
+
+
+def second_core() -> float:
+    """How much of a second core the machine gives now: the time of one busy loop alone over the time
+    of two run at once, each in its own process. About 1.0 with both cores free; about 0.6 while
+    something else keeps a core busy (three loops then share two cores: measured here 0.54-0.63 with
+    a busy loop beside it). A check uses both cores and the floor one, so a round measured with the
+    second core taken reads high: with a busy loop on one core the floor took 1-3% longer and the
+    cold check 35% longer (README)."""
+
+    def started() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-S", "-c", _BUSY])
+
+    start = time.perf_counter()
+    started().wait()
+    alone = time.perf_counter() - start
+    start = time.perf_counter()
+    for loop in [started(), started()]:
+        loop.wait()
+    return alone / (time.perf_counter() - start)
+
 
 class Round(NamedTuple):
     """One round of measurements, run one after the other: the floor in seconds, and each check."""
@@ -234,6 +261,8 @@ class Round(NamedTuple):
     commit finds it: HEAD's tree is new, its changed unit unknown."""
     folder_warm: Run
     """``git:HEAD~1`` against the repository's working folder, as docs/ci.md runs a pull-request gate."""
+    second_core: float = 1.0
+    """:func:`second_core` at the round's start or its end, whichever was lower."""
 
 
 def _span(times: Iterable[float]) -> str:
@@ -340,8 +369,9 @@ def main(argv: list[str]) -> int:
 
         # Then rounds of every measurement, one after the other: this machine's speed drifts by tens of
         # percent within minutes, so a ratio is taken between runs of the same round.
-        rounds = [
-            Round(
+        def one_round() -> Round:
+            at_start = second_core()
+            measured_round = Round(
                 floor=measured((base, head), lambda: floor(base, head)),
                 check=measured((base, head), lambda: _one_check(str(base), str(head), work)),
                 fill=filled(),
@@ -353,8 +383,9 @@ def main(argv: list[str]) -> int:
                 git_new_head=new_head(),
                 folder_warm=measured((repo, git_cache), lambda: _one_check("git:HEAD~1", ".", repo, git_cache)),
             )
-            for _ in range(options.rounds)
-        ]
+            return measured_round._replace(second_core=min(at_start, second_core()))
+
+        rounds = [one_round() for _ in range(options.rounds)]
         codes = {(r.check[1], r.warm[1]) for r in rounds} | {(r.check[1], r.fill[1]) for r in rounds}
         codes |= {(r.git[1], r.git_warm[1]) for r in rounds} | {(r.git[1], r.git_new_head[1]) for r in rounds}
         assert all(cold == warm for cold, warm in codes), "the cache changed a verdict"
@@ -377,6 +408,13 @@ def main(argv: list[str]) -> int:
             print(
                 f"{label:32}{_span(run(r)[0] for r in rounds):>14}  {ratios[0]:.2f}-{ratios[-1]:.2f}x {unit:10}"
                 f"  {peak / 2**20:.2f} GiB   {target}"
+            )
+        shares = ", ".join(f"{r.second_core:.2f}" for r in rounds)
+        print(f"second core free, each round (1.0: both cores free; about 0.6: one busy elsewhere): {shares}")
+        if min(r.second_core for r in rounds) < SECOND_CORE_TAKEN:
+            print(
+                f"  a round under {SECOND_CORE_TAKEN} ran while something else used a core: a check uses both"
+                " and the floor one, so that round's ratios read high"
             )
         size = sum(path.stat().st_size for path in fill_cache.rglob("*") if path.is_file())
         print(f"a cache filled by one full check: {size / 2**20:.0f} MiB")
