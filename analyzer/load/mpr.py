@@ -320,8 +320,8 @@ class _UnitWalk:
         """Unit id → bytes and blob id of units read ahead to decide the split (walked from these)."""
         self.places: dict[str, tuple[str | None, UnitPlace]] = {}
         """Unit id → the key its bytes had (None: none computed) and its place, for a revision record."""
-        self.lent: dict[str, tuple[RevisionUnit, UnitModel]] = {}
-        """Unit id → the unit the tree read before in this run holds alike, and its model (not walked)."""
+        self.lent: dict[str, RevisionUnit] = {}
+        """Unit id → the unit the tree read before in this run holds alike (taken with its model, not walked)."""
         self.element_count = 0
         self._done = 0
         self._current: UnitRow | None = None
@@ -360,7 +360,7 @@ class _UnitWalk:
         if self.element_count > self.limits.max_elements:
             raise too_many_elements(self.location, self.limits)
         units = tuple(
-            lent[unit_id][0].unit if unit_id in lent else self._unit(self.rows[unit_id], paths[unit_id])
+            lent[unit_id].unit if unit_id in lent else self._unit(self.rows[unit_id], paths[unit_id])
             for unit_id in sorted(self.walked)
         )
         elements = ElementSequence(self.walked[unit_id] for unit_id in sorted(self.walked))
@@ -376,9 +376,9 @@ class _UnitWalk:
         kept: list[RevisionUnit] = []
         lent = self.lent
         for unit in units:
-            lending = lent.get(unit.id)
-            if lending is not None:
-                kept.append(lending[0])
+            lent_unit = lent.get(unit.id)
+            if lent_unit is not None:
+                kept.append(lent_unit)
                 continue
             blob, place = self.places[unit.id]
             if blob is None or blob != self.blobs.get(unit.id):
@@ -389,7 +389,7 @@ class _UnitWalk:
             kept.append(RevisionUnit(unit, blob, self.sizes[unit.id], place, name if isinstance(name, str) else None))
         return tuple(kept)
 
-    def _lend(self, order: list[UnitRow]) -> dict[str, tuple[RevisionUnit, UnitModel]]:
+    def _lend(self, order: list[UnitRow]) -> dict[str, RevisionUnit]:
         """Take the units that the revision the memo lends from (``ReadMemo.lending``) holds alike as its
         load left them, with their models, unwalked: the same blob and row, under containers it holds
         alike too. Returns them by unit id; the others are walked after, in order. (A run reads both
@@ -411,7 +411,7 @@ class _UnitWalk:
         }
         sizes, blobs = self.sizes, self.blobs
         roots, walked, places = self.roots, self.walked, self.places
-        lent: dict[str, tuple[RevisionUnit, UnitModel]] = {}
+        lent: dict[str, RevisionUnit] = {}
         for row in order:  # containers first: a unit's container is decided before it
             found = lending.get(row.id)
             if found is None:
@@ -427,12 +427,12 @@ class _UnitWalk:
                 or unit.contents_hash != row.contents_hash
             ):
                 continue
-            lent[row.id] = found
+            lent[row.id] = kept
             roots[row.id] = (unit.type, kept.name)
             walked[row.id] = model
             places[row.id] = (kept.blob, kept.place)
+            self.element_count += model.outline.count
         memo.hits += len(lent)
-        self.element_count += sum(model.outline.count for _, model in lent.values())
         self._read_bytes += sum(sizes[unit_id] for unit_id in lent)
         if self._read_bytes > self.limits.max_model_bytes:
             raise model_too_large(self.location, self.limits)
